@@ -1,0 +1,64 @@
+# Portcullis developer commands. `make run` and `make test` do all set-up themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test test-pg e2e lint fmt migrations-check check-deploy install install-dev worker beat clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## run: serve Portcullis on http://$(HOST):$(PORT) (SQLite, no Redis, tasks run eagerly)
+run: install
+	DEBUG=1 IDP_ISSUER=$${IDP_ISSUER:-http://$(HOST):$(PORT)} $(PY) manage.py bootstrap
+	DEBUG=1 IDP_ISSUER=$${IDP_ISSUER:-http://$(HOST):$(PORT)} exec $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+## test: the whole suite (SQLite unless DATABASE_URL is set; Redis if REDIS_URL is set)
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## test-pg: the whole suite on the local PostgreSQL and Redis
+test-pg: install-dev
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portcullis} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m pytest $(PYTEST_ARGS)
+
+e2e: install-dev
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrations-check: install-dev
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+check-deploy: install
+	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+worker: install
+	$(VENV)/bin/celery -A idp worker --loglevel=INFO
+
+beat: install
+	$(VENV)/bin/celery -A idp beat --loglevel=INFO
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

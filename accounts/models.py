@@ -1,0 +1,94 @@
+"""The user model: people who sign in at Portcullis, identified by their email address."""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def email_normalize(email: str) -> str:
+    """Emails are compared case-insensitively, so they are stored lower-cased, trimmed."""
+    return email.strip().lower()
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username: str | None) -> "User":
+        return self.get(email=email_normalize(username or ""))
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> "User":
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=email_normalize(email), **fields)
+        user.set_password(password)  # None stores an unusable password
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> "User":
+        fields.setdefault("is_staff", True)
+        fields.setdefault("is_superuser", True)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. Email is the sign-in name: unique, case-insensitive, stored lower-case.
+
+    There is no separate username; `sub` in tokens is derived from the primary key, never
+    from the email, so changing an email address does not change who the user is to an RP.
+    """
+
+    email = models.EmailField(_("email address"), max_length=254, unique=True)
+    email_verified = models.BooleanField(_("email verified"), default=False)
+    given_name = models.CharField(_("given name"), max_length=150, blank=True)
+    family_name = models.CharField(_("family name"), max_length=150, blank=True)
+    is_active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("Inactive users cannot sign in. Deactivate instead of deleting."),
+    )
+    is_staff = models.BooleanField(
+        _("staff status"), default=False, help_text=_("Can sign in to the admin.")
+    )
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    EMAIL_FIELD = "email"
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            # The database itself refuses a mixed-case email, so `unique=True` above is
+            # a case-insensitive uniqueness even for writes that bypass save().
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="accounts_user_email_lowercase"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = email_normalize(self.email)
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = email_normalize(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}".strip()
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.given_name or self.email

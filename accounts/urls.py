@@ -1,0 +1,13 @@
+"""URLs of the sign-in pages."""
+
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login", views.login_view, name="login"),
+    path("logout", views.logout_view, name="logout"),
+    path("account", views.account_view, name="account"),
+]

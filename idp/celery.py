@@ -1,0 +1,15 @@
+"""The Celery app: Redis as the broker when REDIS_URL is set, eager execution otherwise."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idp.settings")
+
+app = Celery("idp")
+# Every CELERY_* Django setting configures Celery (see idp/settings.py).
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Periodic work is declared here, in code, and run by exactly one `celery -A idp beat`.
+app.conf.beat_schedule = {}

@@ -1,0 +1,39 @@
+"""Django system checks for the deployment settings only Portcullis knows about."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+
+@register(Tags.security)
+def issuer_format_check(app_configs, **kwargs):
+    """OIDC Discovery §3: the issuer is an absolute URL with no query or fragment."""
+    issuer = urlsplit(settings.IDP_ISSUER)
+    if (
+        issuer.scheme in {"http", "https"}
+        and issuer.hostname
+        and not (issuer.query or issuer.fragment)
+    ):
+        return []
+    return [
+        Error(
+            f"IDP_ISSUER={settings.IDP_ISSUER!r} must be an absolute http(s) URL without "
+            "query or fragment.",
+            id="idp.E001",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def issuer_https_check(app_configs, **kwargs):
+    """The issuer every RP pins must be https in production; loopback hosts are exempt."""
+    if settings.ISSUER_IS_HTTPS or settings.ISSUER_IS_LOOPBACK or settings.DEBUG:
+        return []
+    return [
+        Error(
+            f"IDP_ISSUER={settings.IDP_ISSUER!r} must use https when DEBUG is off.",
+            hint="Serve Portcullis behind TLS and set IDP_ISSUER=https://your.host",
+            id="idp.E002",
+        )
+    ]

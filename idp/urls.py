@@ -1,0 +1,30 @@
+"""Top-level URLs."""
+
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path, reverse
+from django.views.decorators.cache import never_cache
+
+from accounts.services import safe_next_path
+from accounts.views import home_view
+
+
+@never_cache
+def admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    """The admin signs in through our own login page, so it gets the same protections."""
+    next_path = safe_next_path(request.GET.get("next")) or reverse("admin:index")
+    return redirect_to_login(next_path, login_url=reverse("accounts:login"))
+
+
+admin.site.login = admin_login  # type: ignore[method-assign]
+
+admin.site.site_header = "Portcullis administration"
+admin.site.site_title = "Portcullis admin"
+admin.site.index_title = "Identity provider"
+
+urlpatterns = [
+    path("", home_view, name="home"),
+    path("", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,46 @@
+"""Fixtures shared by the whole suite."""
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+from tests.factories import PASSWORD, UserFactory
+
+
+def cache_clear() -> None:
+    """Empty this run's cache without FLUSHDB, which would also wipe a shared Redis's queues."""
+    if settings.REDIS_URL:
+        client = cache._cache.get_client(write=True)
+        prefix = settings.CACHES["default"]["KEY_PREFIX"]
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Every test starts with an empty cache."""
+    cache_clear()
+    yield
+    cache_clear()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+def pytest_report_header(config) -> list[str]:
+    """Say which real services this run uses, so a CI log proves it."""
+    database = settings.DATABASES["default"]
+    return [
+        f"portcullis: database={database['ENGINE'].rsplit('.', 1)[-1]} "
+        f"name={database.get('NAME')} redis={'yes' if settings.REDIS_URL else 'no'}"
+    ]
