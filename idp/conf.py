@@ -1,13 +1,14 @@
 """The IDP_* protocol settings: one object with documented defaults.
 
     from idp.conf import idp_settings
-    idp_settings.ISSUER
+    expires_at = now + idp_settings.AUTHORIZATION_CODE_TTL
 
-Values come from Django settings named IDP_<NAME> (filled from environment variables of the
-same name in idp/settings.py) and fall back to the defaults below. The object reloads on
-Django's `setting_changed` signal, so `override_settings` works in tests.
+Each value comes from the Django setting IDP_<NAME>, which idp/settings.py fills from the
+environment variable of the same name (durations in seconds), and falls back to DEFAULTS.
+The object reloads on Django's `setting_changed` signal, so `override_settings` works in tests.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +17,39 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # The public URL of this provider; every URL we emit is built from it, never from Host.
     "ISSUER": "http://127.0.0.1:8000",
+    # --- Token lifetimes (per-client values override the last three) ---
+    "AUTHORIZATION_CODE_TTL": timedelta(seconds=60),
+    "ACCESS_TOKEN_TTL": timedelta(minutes=10),
+    "ID_TOKEN_TTL": timedelta(minutes=10),
+    "REFRESH_TOKEN_TTL": timedelta(days=30),
+    # --- Client secrets ---
+    # Key of the HMAC that client secrets are stored under; empty = derived from SECRET_KEY.
+    # Set it explicitly if SECRET_KEY may be rotated, or every client secret stops working.
+    "CLIENT_SECRET_HMAC_KEY": "",
+    # How long the previous secret keeps working after a rotation (0 = not at all).
+    "CLIENT_SECRET_GRACE_PERIOD": timedelta(0),
+    # --- Dynamic Client Registration (RFC 7591 / 7592) ---
+    "REGISTRATION_ENABLED": False,
+    # When set, POST /register needs `Authorization: Bearer <this>`; empty = open registration.
+    "REGISTRATION_INITIAL_ACCESS_TOKEN": "",
+    # --- What clients may be configured with ---
+    "SCOPES_SUPPORTED": ["openid", "profile", "email", "address", "phone", "offline_access"],
+    "ID_TOKEN_SIGNING_ALGS": ["RS256", "ES256", "EdDSA"],
 }
+
+
+def coerce(name: str, raw: str) -> Any:
+    """Turn an environment variable's text into the type of the setting's default."""
+    default = DEFAULTS[name]
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, timedelta):
+        return timedelta(seconds=int(raw))
+    if isinstance(default, list):
+        return [item.strip() for item in raw.replace(",", " ").split() if item.strip()]
+    return raw
 
 
 class IdpSettings:
@@ -27,7 +60,10 @@ class IdpSettings:
         if name not in DEFAULTS:
             raise AttributeError(f"Unknown Portcullis setting IDP_{name}")
         if name not in self._cache:
-            self._cache[name] = getattr(settings, f"IDP_{name}", DEFAULTS[name])
+            value = getattr(settings, f"IDP_{name}", DEFAULTS[name])
+            if isinstance(DEFAULTS[name], timedelta) and isinstance(value, int | float):
+                value = timedelta(seconds=value)
+            self._cache[name] = value
         return self._cache[name]
 
     def reload(self) -> None:

@@ -48,6 +48,15 @@ _issuer = urlsplit(IDP_ISSUER)
 ISSUER_IS_HTTPS = _issuer.scheme == "https"
 ISSUER_IS_LOOPBACK = (_issuer.hostname or "") in {"localhost", "127.0.0.1", "::1"}
 
+# Protocol knobs (lifetimes, registration, …): IDP_<NAME> from the environment overrides the
+# default in idp/conf.py, which documents each one.
+from idp.conf import DEFAULTS as _IDP_DEFAULTS  # noqa: E402
+from idp.conf import coerce as _idp_coerce  # noqa: E402
+
+for _name in _IDP_DEFAULTS:
+    if _name != "ISSUER" and f"IDP_{_name}" in env.ENVIRON:
+        globals()[f"IDP_{_name}"] = _idp_coerce(_name, env.str(f"IDP_{_name}"))
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 if _issuer.hostname and _issuer.hostname not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_issuer.hostname)
@@ -229,12 +238,12 @@ WHITENOISE_AUTOREFRESH = DEBUG
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portcullis@localhost")
 
-# --- Logging: one line per event to stdout ---
+# --- Logging: one line per event to stderr (stdout stays the data channel of CLI commands) ---
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

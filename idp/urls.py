@@ -1,10 +1,12 @@
 """Top-level URLs."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, reverse
 from django.views.decorators.cache import never_cache
+from django.views.generic import RedirectView
 
 from accounts.services import safe_next_path
 from accounts.views import home_view
@@ -26,5 +28,7 @@ admin.site.index_title = "Identity provider"
 urlpatterns = [
     path("", home_view, name="home"),
     path("", include("accounts.urls")),
+    path("", include("clients.urls")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}img/portcullis.svg")),
 ]
