@@ -245,10 +245,10 @@ class Client(ClientMixin, models.Model):
                 except ValidationError as exc:
                     add(field, exc.messages[0])
 
-        if self.id_token_signed_response_alg not in idp_settings.ID_TOKEN_SIGNING_ALGS:
+        if self.id_token_signed_response_alg not in idp_settings.SIGNING_ALGS:
             add(
                 "id_token_signed_response_alg",
-                f"Choose one of {', '.join(idp_settings.ID_TOKEN_SIGNING_ALGS)}.",
+                f"Choose one of {', '.join(idp_settings.SIGNING_ALGS)}.",
             )
         for field, (low, high) in LIFETIME_BOUNDS.items():
             value = getattr(self, field)

@@ -12,4 +12,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Periodic work is declared here, in code, and run by exactly one `celery -A idp beat`.
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # Idempotent: each run does whatever step is due (publish next, promote, delete expired).
+    "rotate-signing-keys": {"task": "rotate_signing_keys", "schedule": 3600.0},
+}

@@ -37,3 +37,20 @@ def issuer_https_check(app_configs, **kwargs):
             id="idp.E002",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def key_encryption_check(app_configs, **kwargs):
+    """Private signing keys must be encrypted under their own key in production, not one
+    derived from SECRET_KEY (a loopback issuer is a local run and is exempt)."""
+    if settings.IDP_KEY_ENCRYPTION_KEYS or settings.ISSUER_IS_LOOPBACK or settings.DEBUG:
+        return []
+    return [
+        Error(
+            "IDP_KEY_ENCRYPTION_KEYS is not set: private signing keys would be encrypted under "
+            "a key derived from SECRET_KEY.",
+            hint="Set IDP_KEY_ENCRYPTION_KEYS to a Fernet key: python -c 'from "
+            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
+            id="idp.E003",
+        )
+    ]

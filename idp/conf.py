@@ -34,7 +34,21 @@ DEFAULTS: dict[str, Any] = {
     "REGISTRATION_INITIAL_ACCESS_TOKEN": "",
     # --- What clients may be configured with ---
     "SCOPES_SUPPORTED": ["openid", "profile", "email", "address", "phone", "offline_access"],
-    "ID_TOKEN_SIGNING_ALGS": ["RS256", "ES256", "EdDSA"],
+    # Algorithms we keep signing keys for; a client's ID-token alg is one of these.
+    "SIGNING_ALGS": ["RS256", "ES256", "EdDSA"],
+    # --- Signing-key rotation (see idp/services/keys.py) ---
+    # How long a key signs before the next one takes over.
+    "KEY_ROTATION_INTERVAL": timedelta(days=30),
+    # How long the next key is in the JWKS before it signs anything, so RPs that cached the
+    # JWKS already know it. The JWKS max-age never exceeds this.
+    "KEY_PREPUBLISH_PERIOD": timedelta(days=2),
+    # The longest lifetime of anything we sign (access and ID tokens are capped at this);
+    # a retired key stays published this long, plus the margin, after it stops signing.
+    "SIGNED_TOKEN_MAX_TTL": timedelta(hours=24),
+    "KEY_RETIREMENT_MARGIN": timedelta(hours=1),
+    "RSA_KEY_SIZE": 2048,
+    # Cache-Control max-age of the JWKS and discovery documents.
+    "JWKS_MAX_AGE": timedelta(hours=1),
 }
 
 

@@ -106,6 +106,9 @@ TEMPLATES = [
     },
 ]
 
+# Comma-separated Fernet keys encrypting private signing keys at rest (see idp/encryption.py).
+IDP_KEY_ENCRYPTION_KEYS = env.list("IDP_KEY_ENCRYPTION_KEYS", default=[])
+
 # --- Database ---
 DATABASES = {
     "default": env.db_url(
@@ -114,6 +117,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Writers queue up (BEGIN IMMEDIATE + busy timeout) instead of failing "database locked".
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 else:
     # Persistent connections: a token request should not pay for a new TCP + auth handshake.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)

@@ -21,10 +21,14 @@ def cache_clear() -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Every test starts with an empty cache."""
+    """Every test starts with an empty cache and reloads the signing-key ring."""
+    from idp.services.keys import key_ring_reset
+
     cache_clear()
+    key_ring_reset()
     yield
     cache_clear()
+    key_ring_reset()
 
 
 @pytest.fixture

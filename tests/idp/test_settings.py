@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+FERNET_KEY = "q0bLQ0Zw8b7Lr7d0yS3o6PqY4m2Yb1W0cZsO8G0dXy4="
 STRONG_KEY = "k" * 20 + "-Q9x!e7Rb2VmL0pZt4Hs8Nw1Cy6Ud3Fj5Ka"
 
 
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "IDP_ISSUER"}}
+    drop = {"SECRET_KEY", "DEBUG", "IDP_ISSUER", "IDP_KEY_ENCRYPTION_KEYS"}
+    clean = {k: v for k, v in os.environ.items() if k not in drop}
     clean["DJANGO_SETTINGS_MODULE"] = "idp.settings"
     return subprocess.run(
         [sys.executable, *args],
@@ -55,9 +57,23 @@ def test_check_deploy_is_clean_for_an_https_issuer():
         DEBUG="0",
         SECRET_KEY=STRONG_KEY,
         IDP_ISSUER="https://id.example.com",
+        IDP_KEY_ENCRYPTION_KEYS=FERNET_KEY,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_requires_a_key_encryption_key_for_a_public_issuer():
+    result = run(
+        ["manage.py", "check", "--deploy"],
+        DEBUG="0",
+        SECRET_KEY=STRONG_KEY,
+        IDP_ISSUER="https://id.example.com",
+        IDP_KEY_ENCRYPTION_KEYS="",
+    )
+
+    assert result.returncode != 0
+    assert "idp.E003" in result.stderr
 
 
 def test_check_deploy_refuses_a_plain_http_public_issuer():

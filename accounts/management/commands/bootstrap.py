@@ -51,6 +51,11 @@ class Command(BaseCommand):
                 "or `manage.py createsuperuser`."
             )
 
+        from idp.services.keys import key_ring
+
+        ring = key_ring()  # creates the first signing keys on a fresh install
+        self.stdout.write(f"Signing keys ready: {', '.join(sorted(ring.active))}.")
+
         issuer = settings.IDP_ISSUER
         self.stdout.write("")
         self.stdout.write(f"Sign in:          {issuer}/login")
