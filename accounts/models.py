@@ -1,5 +1,7 @@
 """The user model: people who sign in at Portcullis, identified by their email address."""
 
+import uuid
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -41,10 +43,36 @@ class User(AbstractBaseUser, PermissionsMixin):
     from the email, so changing an email address does not change who the user is to an RP.
     """
 
+    # The OIDC `sub`: random, stable, never reassigned, and telling nothing about the user.
+    subject = models.UUIDField(_("subject identifier"), unique=True, default=uuid.uuid4,
+                               editable=False)  # fmt: skip
     email = models.EmailField(_("email address"), max_length=254, unique=True)
     email_verified = models.BooleanField(_("email verified"), default=False)
+    # Standard claims (OIDC Core §5.1); empty values are left out of tokens and userinfo.
     given_name = models.CharField(_("given name"), max_length=150, blank=True)
     family_name = models.CharField(_("family name"), max_length=150, blank=True)
+    middle_name = models.CharField(_("middle name"), max_length=150, blank=True)
+    nickname = models.CharField(_("nickname"), max_length=150, blank=True)
+    preferred_username = models.CharField(_("preferred username"), max_length=150, blank=True)
+    profile = models.URLField(_("profile page"), max_length=500, blank=True)
+    picture = models.URLField(_("picture"), max_length=500, blank=True)
+    website = models.URLField(_("website"), max_length=500, blank=True)
+    gender = models.CharField(_("gender"), max_length=50, blank=True)
+    birthdate = models.CharField(
+        _("birthdate"), max_length=10, blank=True, help_text="YYYY-MM-DD, or YYYY"
+    )
+    zoneinfo = models.CharField(
+        _("time zone"), max_length=64, blank=True, help_text="e.g. Europe/Paris"
+    )
+    locale = models.CharField(_("locale"), max_length=35, blank=True, help_text="e.g. en-GB")
+    phone_number = models.CharField(_("phone number"), max_length=40, blank=True)
+    phone_number_verified = models.BooleanField(_("phone number verified"), default=False)
+    address_street = models.CharField(_("street address"), max_length=300, blank=True)
+    address_locality = models.CharField(_("city"), max_length=150, blank=True)
+    address_region = models.CharField(_("region"), max_length=150, blank=True)
+    address_postal_code = models.CharField(_("postal code"), max_length=30, blank=True)
+    address_country = models.CharField(_("country"), max_length=100, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     is_active = models.BooleanField(
         _("active"),
         default=True,

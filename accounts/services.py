@@ -1,6 +1,7 @@
 """Sign-in and sign-out: the rules, kept out of the views."""
 
 import logging
+import secrets
 import time
 
 from django.contrib.auth import login, logout
@@ -14,6 +15,8 @@ logger = logging.getLogger("portcullis.accounts")
 # Session keys written at sign-in; the authorization server reads them for auth_time / amr.
 SESSION_AUTH_TIME = "portcullis_auth_time"
 SESSION_AUTH_METHODS = "portcullis_amr"
+# The `sid` of OIDC session-aware logout: one per sign-in, put in ID tokens.
+SESSION_SID = "portcullis_sid"
 
 
 def safe_next_path(value: str | None) -> str | None:
@@ -41,6 +44,7 @@ def user_login(*, request: HttpRequest, user: User, methods: list[str]) -> None:
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_AUTH_TIME] = int(time.time())
     request.session[SESSION_AUTH_METHODS] = methods
+    request.session[SESSION_SID] = secrets.token_urlsafe(16)
     logger.info("login_succeeded user_id=%s methods=%s", user.pk, ",".join(methods))
 
 

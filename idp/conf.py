@@ -22,6 +22,11 @@ DEFAULTS: dict[str, Any] = {
     "ACCESS_TOKEN_TTL": timedelta(minutes=10),
     "ID_TOKEN_TTL": timedelta(minutes=10),
     "REFRESH_TOKEN_TTL": timedelta(days=30),
+    # How long a pending authorization request waits for the user to sign in and consent.
+    "AUTHORIZATION_REQUEST_TTL": timedelta(minutes=30),
+    # `aud` of JWT access tokens when the request names no resource (RFC 9068 §3);
+    # empty = the issuer, which our own userinfo endpoint accepts.
+    "ACCESS_TOKEN_AUDIENCE": "",
     # --- Client secrets ---
     # Key of the HMAC that client secrets are stored under; empty = derived from SECRET_KEY.
     # Set it explicitly if SECRET_KEY may be rotated, or every client secret stops working.

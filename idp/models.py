@@ -1,5 +1,6 @@
-"""Protocol state owned by the authorization server: signing keys (more models follow)."""
+"""Protocol state owned by the authorization server: keys, codes, tokens, consents."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -62,3 +63,104 @@ class KeyRotationLock(models.Model):
 
     def __str__(self) -> str:
         return "key rotation lock"
+
+
+class AuthorizationCode(models.Model):
+    """An issued authorization code (RFC 6749 §4.1.2), stored only as its SHA-256.
+
+    Single use: redeeming sets `used_at`; the row stays until pruned, so that a replay can be
+    recognised and every token issued from the code revoked (RFC 6749 §4.1.2, §10.5).
+    """
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    redirect_uri = models.TextField()
+    # True when the authorization request named the redirect URI (RFC 6749 §4.1.3).
+    redirect_uri_given = models.BooleanField(default=True)
+    scope = models.TextField(blank=True)
+    nonce = models.TextField(blank=True)
+    code_challenge = models.CharField(max_length=128, blank=True)
+    code_challenge_method = models.CharField(max_length=10, blank=True)
+    claims = models.JSONField(null=True, blank=True, help_text="The `claims` request (§5.5).")
+    auth_time = models.BigIntegerField()
+    acr = models.CharField(max_length=100, blank=True)
+    amr = models.JSONField(default=list)
+    sid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"code for {self.client_id} / user {self.user_id}"
+
+    # Authlib's AuthorizationCodeMixin (and the OIDC extension's getters)
+    def get_redirect_uri(self) -> str:
+        # Only a redirect URI the request named must be repeated at the token endpoint.
+        return self.redirect_uri if self.redirect_uri_given else ""
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce or None
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str | None:
+        return self.acr or None
+
+    def get_amr(self) -> list[str] | None:
+        return self.amr or None
+
+
+class Token(models.Model):
+    """An issued access token. Stored as the SHA-256 of the token string, whatever its
+    format, so nothing here can be presented back to us; JWT access tokens also keep their
+    `jti` and `kid` so introspection can reject what a revoked key signed."""
+
+    class Format(models.TextChoices):
+        JWT = "jwt", "JWT"
+        OPAQUE = "opaque", "opaque"
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    format = models.CharField(max_length=10, choices=Format.choices)
+    jti = models.CharField(max_length=64, blank=True)
+    kid = models.CharField(max_length=64, blank=True)
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True
+    )
+    scope = models.TextField(blank=True)
+    claims = models.JSONField(null=True, blank=True)
+    authorization_code = models.ForeignKey(
+        AuthorizationCode, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    sid = models.CharField(max_length=64, blank=True)
+    auth_time = models.BigIntegerField(null=True, blank=True)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.format} token for {self.client_id}"
+
+
+class Consent(models.Model):
+    """What a user allowed an app: remembered, so the next sign-in with the same or fewer
+    scopes passes straight through."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client"], name="idp_one_consent_per_app")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.client_id}: {' '.join(self.scopes)}"

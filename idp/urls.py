@@ -10,7 +10,6 @@ from django.views.generic import RedirectView
 
 from accounts.services import safe_next_path
 from accounts.views import home_view
-from idp import views as idp_views
 
 
 @never_cache
@@ -30,7 +29,7 @@ urlpatterns = [
     path("", home_view, name="home"),
     path("", include("accounts.urls")),
     path("", include("clients.urls")),
-    path("jwks.json", idp_views.jwks_view, name="jwks"),
+    path("", include("idp.protocol_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}img/portcullis.svg")),
 ]

@@ -1,10 +1,42 @@
 """Protocol endpoints of the authorization server (thin: parse, call a service, respond)."""
 
-from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+import time
+from urllib.parse import urlencode, urlsplit
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from accounts.claims import user_claims
+from accounts.services import SESSION_AUTH_METHODS, SESSION_AUTH_TIME, SESSION_SID
 from idp.conf import idp_settings
+from idp.server import AuthorizationRequest, server
+from idp.services import authorization as authz
+from idp.services.consent import consent_grant
+from idp.services.discovery import discovery_body
 from idp.services.keys import key_ring
+from idp.services.tokens import access_token_lookup
+
+SCOPE_DESCRIPTIONS = {
+    "openid": "Know who you are (a stable identifier for your account)",
+    "profile": "See your name and profile details",
+    "email": "See your email address",
+    "address": "See your postal address",
+    "phone": "See your phone number",
+    "offline_access": "Stay connected while you are away (refresh tokens)",
+}
 
 
 def _public_cache_control() -> str:
@@ -12,6 +44,11 @@ def _public_cache_control() -> str:
     # still contain the next key when it starts signing.
     max_age = min(idp_settings.JWKS_MAX_AGE, idp_settings.KEY_PREPUBLISH_PERIOD)
     return f"public, max-age={int(max_age.total_seconds())}"
+
+
+def _cors(response: HttpResponse) -> HttpResponse:
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -24,5 +61,229 @@ def jwks_view(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(ring.jwks_body, content_type="application/json")
     response["Cache-Control"] = _public_cache_control()
     response["ETag"] = ring.etag
-    response["Access-Control-Allow-Origin"] = "*"
+    return _cors(response)
+
+
+@require_http_methods(["GET", "HEAD"])
+def discovery_view(request: HttpRequest) -> HttpResponse:
+    """OIDC Discovery §4 and RFC 8414 §3: the same document at both well-known paths."""
+    response = HttpResponse(discovery_body(), content_type="application/json")
+    response["Cache-Control"] = _public_cache_control()
+    return _cors(response)
+
+
+# --- authorization endpoint ---
+
+
+def _error_page(request: HttpRequest, error: OAuth2Error, status: int = 400) -> HttpResponse:
+    """Errors we must not redirect for (unknown client, unregistered redirect URI): shown here,
+    never sent to a URI we could not verify (RFC 6749 §4.1.2.1)."""
+    return render(
+        request,
+        "idp/error.html",
+        {"error": error.error, "description": error.description or ""},
+        status=status,
+    )
+
+
+def _respond(
+    request: HttpRequest, redirect_uri: str, params: list[tuple[str, str]], mode: str
+) -> HttpResponse:
+    """The authorization response in the requested mode, always with `iss` (RFC 9207)."""
+    params = [(k, v) for k, v in params if v] + [("iss", idp_settings.ISSUER)]
+    if mode == "form_post":
+        target = urlsplit(redirect_uri)
+        response = render(request, "idp/form_post.html", {"action": redirect_uri,
+                                                          "params": params})  # fmt: skip
+        # OAuth 2.0 Form Post Response Mode: the page may submit to the RP and nowhere else.
+        response["Content-Security-Policy"] = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; "
+            f"form-action {target.scheme}://{target.netloc}; frame-ancestors 'none'; "
+            "base-uri 'none'"
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    location = add_params_to_uri(redirect_uri, params, fragment=(mode == "fragment"))
+    response = HttpResponseRedirect(location)
+    response["Cache-Control"] = "no-store"
     return response
+
+
+def _error_response(
+    request: HttpRequest, error: OAuth2Error, params: dict[str, str]
+) -> HttpResponse:
+    if not error.redirect_uri:
+        return _error_page(request, error)
+    fields = [("error", error.error), ("error_description", error.description or ""),
+              ("state", params.get("state", ""))]  # fmt: skip
+    return _respond(request, error.redirect_uri, fields, authz.response_mode_of(params))
+
+
+def _authorize(
+    request: HttpRequest, pending: authz.PendingRequest, decision: str | None = None
+) -> HttpResponse:
+    """One pass over an authorization request: answer it, or send the user to sign in or
+    to consent and come back here (`/authorize/continue?request=<id>`)."""
+    params = pending.params
+    user = request.user if request.user.is_authenticated else None
+    oauth_request = AuthorizationRequest(params)
+    try:
+        grant = server.get_consent_grant(oauth_request, end_user=user)
+        redirect_uri = grant.redirect_uri
+        checked = authz.request_check(params, redirect_uri=redirect_uri)
+        if checked.ui_locales:
+            supported = [
+                code for code in checked.ui_locales if translation.check_for_language(code)
+            ]
+            if supported:
+                translation.activate(supported[0])
+        if authz.login_required(
+            user=user,
+            session_auth_time=request.session.get(SESSION_AUTH_TIME),
+            checked=checked,
+            received_at=pending.received_at,
+            redirect_uri=redirect_uri,
+        ):
+            authz.pending_store(pending)
+            query = {"next": f"{reverse('idp:authorize_continue')}?request={pending.rid}"}
+            if params.get("login_hint"):
+                query["login_hint"] = params["login_hint"]
+            return HttpResponseRedirect(f"{reverse('accounts:login')}?{urlencode(query)}")
+
+        client = grant.client
+        scopes = (oauth_request.scope or "").split()
+        if decision == "deny":
+            raise AccessDeniedError("The user denied the request.", redirect_uri=redirect_uri)
+        if decision == "approve":
+            consent_grant(user=user, client=client, scopes=scopes)
+            pending.consented = True
+        if authz.consent_required(
+            user=user, client=client, scopes=scopes, checked=checked,
+            pending_consented=pending.consented, redirect_uri=redirect_uri,
+        ):  # fmt: skip
+            authz.pending_store(pending)
+            return render(
+                request,
+                "idp/consent.html",
+                {
+                    "client": client,
+                    "rid": pending.rid,
+                    "scopes": [(s, SCOPE_DESCRIPTIONS.get(s, s)) for s in scopes],
+                    "user": user,
+                },
+            )
+
+        oauth_request.portcullis = {
+            "auth_time": request.session.get(SESSION_AUTH_TIME) or int(time.time()),
+            "amr": request.session.get(SESSION_AUTH_METHODS) or ["pwd"],
+            "acr": authz.ACR_PASSWORD,
+            "sid": request.session.get(SESSION_SID, ""),
+            "claims": checked.claims,
+        }
+        code = grant.create_authorization_response(redirect_uri, user)
+    except OAuth2Error as error:
+        authz.pending_discard(pending)
+        return _error_response(request, error, params)
+    authz.pending_discard(pending)
+    fields = [("code", code), ("state", params.get("state", ""))]
+    return _respond(request, redirect_uri, fields, checked.response_mode)
+
+
+@csrf_exempt  # RPs may POST authorization requests (OIDC Core §3.1.2.1); nothing is changed
+@never_cache
+@require_http_methods(["GET", "POST"])
+def authorize_view(request: HttpRequest) -> HttpResponse:
+    source = request.POST if request.method == "POST" else request.GET
+    try:
+        params = authz.params_collect(source)
+    except OAuth2Error as error:
+        return _error_page(request, error)
+    return _authorize(request, authz.pending_new(params))
+
+
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def authorize_continue_view(request: HttpRequest) -> HttpResponse:
+    """Back from the login page (GET) or the consent form (POST, CSRF-checked)."""
+    pending = authz.pending_load(request.GET.get("request") or request.POST.get("request"))
+    if pending is None:
+        return render(request, "idp/error.html", {"error": "expired", "description": (
+            "This sign-in request has expired or was already used. Go back to the app and "
+            "start again.")}, status=400)  # fmt: skip
+    decision = request.POST.get("decision") if request.method == "POST" else None
+    if decision not in (None, "approve", "deny"):
+        decision = None
+    return _authorize(request, pending, decision)
+
+
+# --- token endpoint ---
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def token_view(request: HttpRequest) -> HttpResponse:
+    """RFC 6749 §3.2: form-encoded POST; errors are §5.2 JSON with Cache-Control no-store."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        response = JsonResponse(
+            {"error": "invalid_request",
+             "error_description": "Send the token request as application/x-www-form-urlencoded."},
+            status=400,
+        )  # fmt: skip
+        response["Cache-Control"] = "no-store"
+        return response
+    for key in request.POST:
+        if len(request.POST.getlist(key)) > 1:
+            response = JsonResponse(
+                {"error": "invalid_request",
+                 "error_description": f"The '{key}' parameter must not be repeated."},
+                status=400,
+            )  # fmt: skip
+            response["Cache-Control"] = "no-store"
+            return response
+    return _cors(server.create_token_response(request))
+
+
+# --- userinfo endpoint ---
+
+
+def _bearer_error(status: int, error: str | None = None, description: str = "") -> JsonResponse:
+    """RFC 6750 §3: the challenge names the error; a request with no token gets none."""
+    challenge = 'Bearer realm="portcullis"'
+    body = {}
+    if error:
+        challenge += f', error="{error}"'
+        body = {"error": error}
+        if description:
+            challenge += f', error_description="{description}"'
+            body["error_description"] = description
+    response = JsonResponse(body, status=status)
+    response["WWW-Authenticate"] = challenge
+    response["Cache-Control"] = "no-store"
+    return _cors(response)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def userinfo_view(request: HttpRequest) -> HttpResponse:
+    """OIDC Core §5.3: claims about the user the access token was issued for."""
+    header = request.headers.get("Authorization", "")
+    body_token = request.POST.get("access_token") if request.method == "POST" else None
+    scheme, _, header_token = header.partition(" ")
+    if header and scheme.lower() != "bearer":
+        header_token = ""
+    if header_token and body_token:
+        return _bearer_error(400, "invalid_request", "Send the token in one place only.")
+    token = (header_token or body_token or "").strip()
+    if not token:
+        return _bearer_error(401)
+    record = access_token_lookup(token)
+    if record is None or record.user is None:
+        return _bearer_error(401, "invalid_token", "The access token is invalid or expired.")
+    scopes = record.scope.split()
+    if "openid" not in scopes:
+        return _bearer_error(403, "insufficient_scope", "The token was not issued for openid.")
+    requested = (record.claims or {}).get("userinfo") or {}
+    response = JsonResponse(user_claims(record.user, scopes=scopes, requested=requested))
+    response["Cache-Control"] = "no-store"
+    return _cors(response)

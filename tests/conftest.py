@@ -32,6 +32,13 @@ def _clear_cache():
 
 
 @pytest.fixture
+def live_issuer(live_server, settings) -> str:
+    """A live server whose issuer is its own URL, as a real deployment's would be."""
+    settings.IDP_ISSUER = live_server.url
+    return live_server.url
+
+
+@pytest.fixture
 def password() -> str:
     return PASSWORD
 

@@ -1,0 +1,62 @@
+"""Authorization codes: issued once, redeemed once, and a replay revokes what they gave."""
+
+import hashlib
+import logging
+from typing import Any
+
+from django.utils import timezone
+
+from clients.models import Client
+from idp.conf import idp_settings
+from idp.models import AuthorizationCode, Token
+
+logger = logging.getLogger("portcullis.idp")
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def authorization_code_issue(
+    *, code: str, client: Client, user, **fields: Any
+) -> AuthorizationCode:
+    """Store a new code (only its hash) with everything the token endpoint will need."""
+    now = timezone.now()
+    return AuthorizationCode.objects.create(
+        code_hash=code_hash(code),
+        client=client,
+        user=user,
+        created_at=now,
+        expires_at=now + idp_settings.AUTHORIZATION_CODE_TTL,
+        **fields,
+    )
+
+
+def authorization_code_redeem(*, code: str, client: Client) -> AuthorizationCode | None:
+    """Mark the code used and return it, or None if it is unknown, expired, another
+    client's, or already used. A second redemption revokes every token issued from the
+    code (RFC 6749 §4.1.2): whoever holds it, one of the two parties is an attacker.
+    """
+    if not isinstance(code, str) or not code or len(code) > 512:
+        return None
+    digest, now = code_hash(code), timezone.now()
+    # One atomic UPDATE decides the race between two redemptions of the same code.
+    redeemed = AuthorizationCode.objects.filter(
+        code_hash=digest, client=client, used_at__isnull=True, expires_at__gt=now
+    ).update(used_at=now)
+    if redeemed:
+        return AuthorizationCode.objects.select_related("user").get(code_hash=digest)
+    replayed = AuthorizationCode.objects.filter(
+        code_hash=digest, client=client, used_at__isnull=False
+    ).first()
+    if replayed is not None:
+        revoked = Token.objects.filter(authorization_code=replayed, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        logger.warning(
+            "authorization_code_replayed client_id=%s user_id=%s tokens_revoked=%d",
+            client.client_id,
+            replayed.user_id,
+            revoked,
+        )
+    return None

@@ -1,0 +1,33 @@
+"""Consent: what a user allowed an app, remembered per user and client."""
+
+import logging
+
+from django.db import transaction
+
+from clients.models import Client
+from idp.models import Consent
+
+logger = logging.getLogger("portcullis.idp")
+
+
+def consent_covers(*, user, client: Client, scopes: list[str]) -> bool:
+    """Has the user already allowed at least these scopes for this app?"""
+    if client.skip_consent:
+        return True
+    consent = Consent.objects.filter(user=user, client=client).only("scopes").first()
+    return consent is not None and set(scopes) <= set(consent.scopes)
+
+
+@transaction.atomic
+def consent_grant(*, user, client: Client, scopes: list[str]) -> Consent:
+    """Remember the user's approval; scopes accumulate across approvals."""
+    consent, _ = Consent.objects.select_for_update().get_or_create(user=user, client=client)
+    consent.scopes = sorted(set(consent.scopes) | set(scopes))
+    consent.save()
+    logger.info(
+        "consent_given user_id=%s client_id=%s scopes=%s",
+        user.pk,
+        client.client_id,
+        " ".join(consent.scopes),
+    )
+    return consent

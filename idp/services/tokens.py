@@ -1,0 +1,149 @@
+"""Access tokens and ID tokens: issue, store (hashed), look up.
+
+JWT access tokens follow RFC 9068 (typ at+jwt). Nothing secret or personal beyond `sub` goes
+into a token payload. Every access token is also recorded (SHA-256 of the token string), so
+our own endpoints can honour revocation; resource servers verify JWTs on their own.
+"""
+
+import hashlib
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authlib.oidc.core.util import create_half_hash
+from django.utils import timezone
+
+from accounts.claims import user_claims
+from clients.models import Client
+from idp.conf import idp_settings
+from idp.models import AuthorizationCode, Token
+from idp.services.keys import jwt_sign, key_ring
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def access_token_audience() -> str:
+    return idp_settings.ACCESS_TOKEN_AUDIENCE or idp_settings.ISSUER
+
+
+def access_token_issue(
+    *,
+    client: Client,
+    user,
+    scope: str,
+    grant_type: str,
+    code: AuthorizationCode | None = None,
+) -> dict[str, Any]:
+    """Create an access token (JWT or opaque, per client) and record it. Returns the token
+    response fields of RFC 6749 §5.1."""
+    now = int(time.time())
+    lifetime = int(client.access_token_ttl.total_seconds())
+    jti = uuid.uuid4().hex
+    kid = ""
+    if client.access_token_format == Client.AccessTokenFormat.JWT:
+        claims: dict[str, Any] = {
+            "iss": idp_settings.ISSUER,
+            "sub": str(user.subject) if user is not None else client.client_id,
+            "aud": access_token_audience(),
+            "client_id": client.client_id,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": jti,
+        }
+        if scope:
+            claims["scope"] = scope
+        if code is not None:
+            claims["auth_time"] = code.auth_time
+            if code.acr:
+                claims["acr"] = code.acr
+            if code.amr:
+                claims["amr"] = code.amr
+        alg = client.id_token_signed_response_alg
+        access_token = jwt_sign(claims, alg=alg, typ="at+jwt")
+        kid = key_ring().active[alg]
+        token_format = Token.Format.JWT
+    else:
+        access_token = secrets.token_urlsafe(32)
+        token_format = Token.Format.OPAQUE
+
+    issued_at = datetime.fromtimestamp(now, tz=UTC)
+    Token.objects.create(
+        token_hash=token_hash(access_token),
+        format=token_format,
+        jti=jti,
+        kid=kid,
+        client=client,
+        user=user,
+        scope=scope or "",
+        claims=code.claims if code is not None else None,
+        authorization_code=code,
+        sid=code.sid if code is not None else "",
+        auth_time=code.auth_time if code is not None else None,
+        issued_at=issued_at,
+        expires_at=issued_at + timedelta(seconds=lifetime),
+    )
+    response = {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime}
+    if scope:
+        response["scope"] = scope
+    return response
+
+
+def access_token_lookup(token: str) -> Token | None:
+    """The live token record for a presented access token, or None if it is unknown,
+    expired, revoked, or signed by a key that is no longer published (revoked)."""
+    if not isinstance(token, str) or not token or len(token) > 8192:
+        return None
+    record = (
+        Token.objects.select_related("user", "client")
+        .filter(token_hash=token_hash(token), revoked_at__isnull=True)
+        .first()
+    )
+    if record is None or record.expires_at <= timezone.now():
+        return None
+    if record.format == Token.Format.JWT and record.kid not in key_ring().alg_by_kid:
+        return None
+    if record.user is not None and not record.user.is_active:
+        return None
+    if not record.client.is_enabled:
+        return None
+    return record
+
+
+def id_token_issue(
+    *, client: Client, user, code: AuthorizationCode, access_token: str | None
+) -> str:
+    """The ID token of OIDC Core §2 / §3.1.3.6, signed with the client's algorithm.
+
+    An access token is always issued alongside, so scope claims are served by userinfo and
+    the ID token carries only what the `claims` request asked for in it (§5.4, §5.5).
+    """
+    now = int(time.time())
+    alg = client.id_token_signed_response_alg
+    claims: dict[str, Any] = {
+        "iss": idp_settings.ISSUER,
+        "sub": str(user.subject),
+        "aud": client.client_id,
+        "azp": client.client_id,
+        "iat": now,
+        "exp": now + int(client.id_token_ttl.total_seconds()),
+        "auth_time": code.auth_time,
+    }
+    if code.nonce:
+        claims["nonce"] = code.nonce
+    if code.acr:
+        claims["acr"] = code.acr
+    if code.amr:
+        claims["amr"] = code.amr
+    if code.sid:
+        claims["sid"] = code.sid
+    if access_token:
+        claims["at_hash"] = create_half_hash(access_token, alg).decode("ascii")
+    requested = (code.claims or {}).get("id_token") or {}
+    if requested:
+        extra = user_claims(user, scopes=[], requested=requested)
+        claims.update({k: v for k, v in extra.items() if k not in claims})
+    return jwt_sign(claims, alg=alg)
