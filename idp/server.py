@@ -5,7 +5,13 @@ from typing import Any
 
 from authlib.integrations.django_oauth2 import AuthorizationServer as DjangoAuthorizationServer
 from authlib.integrations.django_oauth2.requests import DjangoOAuth2Payload
-from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    InvalidScopeError,
+    OAuth2Error,
+    OAuth2Payload,
+    OAuth2Request,
+    scope_to_list,
+)
 from django.http import HttpRequest
 
 from clients.models import Client
@@ -82,6 +88,12 @@ class AuthorizationServer(DjangoAuthorizationServer):
         if isinstance(request, OAuth2Request):
             return request
         return IssuerRequest(request)
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """A scope this server does not know at all is invalid_scope (RFC 6749 §4.1.2.1);
+        a known scope the client may not use is left out of the grant (§3.3)."""
+        if scope and not set(scope_to_list(scope)) <= set(idp_settings.SCOPES_SUPPORTED):
+            raise InvalidScopeError()
 
     def send_signal(self, name, *args, **kwargs) -> None:
         return None

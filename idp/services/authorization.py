@@ -155,7 +155,7 @@ def request_check(params: dict[str, str], *, redirect_uri: str) -> Checked:
             isinstance(claims.get(member, {}), dict | type(None))
             for member in ("userinfo", "id_token")
         ):
-            raise fail(InvalidRequestError("claims must be a JSON object (OIDC Core §5.5)."))
+            raise fail(InvalidRequestError("claims must be a JSON object (OIDC Core 5.5)."))
         claims = {m: claims[m] for m in ("userinfo", "id_token") if isinstance(claims.get(m), dict)}
 
     hint_subject = None
