@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+DEMO_PORT ?= 8001
 
 .PHONY: run test test-pg e2e lint fmt migrations-check check-deploy install install-dev worker beat clean
 
@@ -22,10 +23,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## run: serve Portcullis on http://$(HOST):$(PORT) (SQLite, no Redis, tasks run eagerly)
+## run: serve Portcullis on http://$(HOST):$(PORT) (SQLite, no Redis, tasks run eagerly) and
+## the demo relying party on http://127.0.0.1:$(DEMO_PORT)
 run: install
-	DEBUG=1 IDP_ISSUER=$${IDP_ISSUER:-http://$(HOST):$(PORT)} $(PY) manage.py bootstrap
-	DEBUG=1 IDP_ISSUER=$${IDP_ISSUER:-http://$(HOST):$(PORT)} exec $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+	@export DEBUG=1 IDP_ISSUER=$${IDP_ISSUER:-http://$(HOST):$(PORT)} DEMO_RP_PORT=$(DEMO_PORT); \
+	$(PY) manage.py bootstrap && \
+	$(PY) examples/demo_rp/register.py && \
+	echo "" && \
+	echo "  Portcullis:  $$IDP_ISSUER/login   (admin: $$IDP_ISSUER/admin/)" && \
+	echo "  Demo app:    http://127.0.0.1:$(DEMO_PORT)/   (click 'Sign in with Portcullis')" && \
+	echo "" && \
+	{ $(PY) examples/demo_rp/app.py & demo=$$!; \
+	  trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py runserver --noreload $(HOST):$(PORT); }
 
 ## test: the whole suite (SQLite unless DATABASE_URL is set; Redis if REDIS_URL is set)
 test: install-dev
