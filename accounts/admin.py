@@ -28,15 +28,47 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("is_active", "is_staff", "is_superuser", "email_verified")
     search_fields = ("email", "given_name", "family_name")
     ordering = ("email",)
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("subject", "last_login", "date_joined", "updated_at")
     fieldsets = (
         (None, {"fields": ("email", "email_verified", "password")}),
-        (_("Profile"), {"fields": ("given_name", "family_name")}),
+        (
+            _("Profile (OpenID Connect standard claims)"),
+            {
+                "fields": (
+                    "subject",
+                    "given_name",
+                    "middle_name",
+                    "family_name",
+                    "nickname",
+                    "preferred_username",
+                    "profile",
+                    "picture",
+                    "website",
+                    "gender",
+                    "birthdate",
+                    "zoneinfo",
+                    "locale",
+                )
+            },
+        ),
+        (_("Phone"), {"fields": ("phone_number", "phone_number_verified")}),
+        (
+            _("Address"),
+            {
+                "fields": (
+                    "address_street",
+                    "address_locality",
+                    "address_region",
+                    "address_postal_code",
+                    "address_country",
+                )
+            },
+        ),
         (
             _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
-        (_("Dates"), {"fields": ("last_login", "date_joined")}),
+        (_("Dates"), {"fields": ("last_login", "date_joined", "updated_at")}),
     )
     add_fieldsets = (
         (

@@ -5,6 +5,7 @@ from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -220,27 +221,34 @@ def authorize_continue_view(request: HttpRequest) -> HttpResponse:
 # --- token endpoint ---
 
 
+def _invalid_request(description: str) -> JsonResponse:
+    """RFC 6749 §5.2 error JSON, never cached."""
+    response = JsonResponse({"error": "invalid_request", "error_description": description},
+                            status=400)  # fmt: skip
+    response["Cache-Control"] = "no-store"
+    return _cors(response)
+
+
+def _form_error(request: HttpRequest) -> JsonResponse | None:
+    """Refuse a body Django will not parse (too large, too many fields) as JSON, not HTML."""
+    try:
+        request.POST  # noqa: B018  (parses the body)
+    except (RequestDataTooBig, TooManyFieldsSent):
+        return _invalid_request("The request body is too large.")
+    return None
+
+
 @csrf_exempt
 @require_http_methods(["POST"])
 def token_view(request: HttpRequest) -> HttpResponse:
     """RFC 6749 §3.2: form-encoded POST; errors are §5.2 JSON with Cache-Control no-store."""
     if request.content_type != "application/x-www-form-urlencoded":
-        response = JsonResponse(
-            {"error": "invalid_request",
-             "error_description": "Send the token request as application/x-www-form-urlencoded."},
-            status=400,
-        )  # fmt: skip
-        response["Cache-Control"] = "no-store"
-        return response
+        return _invalid_request("Send the token request as application/x-www-form-urlencoded.")
+    if error := _form_error(request):
+        return error
     for key in request.POST:
         if len(request.POST.getlist(key)) > 1:
-            response = JsonResponse(
-                {"error": "invalid_request",
-                 "error_description": f"The '{key}' parameter must not be repeated."},
-                status=400,
-            )  # fmt: skip
-            response["Cache-Control"] = "no-store"
-            return response
+            return _invalid_request(f"The '{key}' parameter must not be repeated.")
     return _cors(server.create_token_response(request))
 
 
@@ -267,6 +275,8 @@ def _bearer_error(status: int, error: str | None = None, description: str = "") 
 @require_http_methods(["GET", "POST"])
 def userinfo_view(request: HttpRequest) -> HttpResponse:
     """OIDC Core §5.3: claims about the user the access token was issued for."""
+    if request.method == "POST" and (error := _form_error(request)):
+        return error
     header = request.headers.get("Authorization", "")
     body_token = request.POST.get("access_token") if request.method == "POST" else None
     scheme, _, header_token = header.partition(" ")

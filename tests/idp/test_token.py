@@ -277,3 +277,13 @@ def test_access_token_is_stored_only_as_a_hash(signed_in, rp):
     stored = str(list(Token.objects.values()))
     assert body["access_token"] not in stored
     assert body["id_token"] not in stored
+
+
+def test_oversize_token_request_is_json_invalid_request(client, rp):
+    response = client.post(
+        "/token", "grant_type=authorization_code&code=" + "x" * 300_000,
+        content_type="application/x-www-form-urlencoded", **rp.basic_auth(),
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
