@@ -16,8 +16,12 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e .
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.installed-dev: pyproject.toml tests/rp/package-lock.json | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[dev]"
+	@# Real JavaScript RP library for the conformance tests (skipped when npm is missing).
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/rp && npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the openid-client tests will be skipped"; fi
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
