@@ -80,6 +80,7 @@ class ClientAdmin(admin.ModelAdmin):
                     "scopes",
                     "require_pkce",
                     "skip_consent",
+                    "is_resource_server",
                     "is_enabled",
                 )
             },

@@ -28,6 +28,7 @@ def client_metadata(client: Client) -> dict[str, Any]:
         "refresh_token_lifetime": int(client.refresh_token_ttl.total_seconds()),
         "require_pkce": client.require_pkce,
         "skip_consent": client.skip_consent,
+        "resource_server": client.is_resource_server,
         "enabled": client.is_enabled,
     }
     optional = {

@@ -108,6 +108,11 @@ class Client(ClientMixin, models.Model):
     skip_consent = models.BooleanField(
         _("skip consent"), default=False, help_text=_("For first-party apps only.")
     )
+    is_resource_server = models.BooleanField(
+        _("resource server"),
+        default=False,
+        help_text=_("May introspect any access token (RFC 7662), e.g. an API gateway."),
+    )
     is_enabled = models.BooleanField(
         _("enabled"),
         default=True,

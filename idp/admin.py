@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from idp.models import SigningKey
+from idp.models import RefreshToken, SigningKey, Token
 from idp.services import keys
 
 
@@ -85,3 +85,30 @@ class SigningKeyAdmin(admin.ModelAdmin):
             request, _("Revoked %(n)d key(s).") % {"n": queryset.count()}, messages.WARNING
         )
         return None
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Issued credentials are facts: viewable, never edited here. Only hashes are stored."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RefreshToken)
+class RefreshTokenAdmin(_ReadOnly):
+    list_display = ("family", "client", "user", "issued_at", "used_at", "revoked_at",
+                    "expires_at")  # fmt: skip
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "client")
+    search_fields = ("family", "user__email", "client__client_id")
+    exclude = ("token_hash",)
+
+
+@admin.register(Token)
+class AccessTokenAdmin(_ReadOnly):
+    list_display = ("jti", "format", "client", "user", "issued_at", "expires_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "format", "client")
+    search_fields = ("jti", "family", "user__email", "client__client_id")
+    exclude = ("token_hash",)

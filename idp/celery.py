@@ -15,4 +15,5 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Idempotent: each run does whatever step is due (publish next, promote, delete expired).
     "rotate-signing-keys": {"task": "rotate_signing_keys", "schedule": 3600.0},
+    "prune-expired-tokens": {"task": "prune_expired_tokens", "schedule": 3600.0},
 }

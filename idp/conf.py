@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "ACCESS_TOKEN_TTL": timedelta(minutes=10),
     "ID_TOKEN_TTL": timedelta(minutes=10),
     "REFRESH_TOKEN_TTL": timedelta(days=30),
+    # A refresh token unused this long expires, even within the absolute lifetime above.
+    "REFRESH_TOKEN_IDLE_TTL": timedelta(days=14),
     # How long a pending authorization request waits for the user to sign in and consent.
     "AUTHORIZATION_REQUEST_TTL": timedelta(minutes=30),
     # `aud` of JWT access tokens when the request names no resource (RFC 9068 §3);

@@ -2,12 +2,18 @@
 
 import secrets
 
-from authlib.oauth2.rfc6749 import AccessDeniedError, grants
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidGrantError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
 from idp.services.codes import authorization_code_issue, authorization_code_redeem
-from idp.services.tokens import access_token_issue, id_token_issue
+from idp.services.refresh import (
+    refresh_token_claim,
+    refresh_token_find,
+    refresh_token_issue,
+    refresh_token_wanted,
+)
+from idp.services.tokens import access_token_issue, auth_context, id_token_issue
 
 TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -62,16 +68,86 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
                        include_refresh_token=True):  # fmt: skip
-        return access_token_issue(
-            client=self.request.client,
-            user=user,
-            scope=scope,
-            grant_type=grant_type or self.GRANT_TYPE,
-            code=self.request.authorization_code,
+        client, code = self.request.client, self.request.authorization_code
+        context = auth_context(code)
+        family, refresh = "", None
+        if include_refresh_token and refresh_token_wanted(client=client, scope=scope or ""):
+            refresh, family = refresh_token_issue(
+                client=client, user=user, scope=scope or "", context=context
+            )
+        token = access_token_issue(
+            client=client, user=user, scope=scope, context=context, code=code, family=family
         )
+        if refresh:
+            token["refresh_token"] = refresh
+        return token
 
     def save_token(self, token) -> None:
         """access_token_issue() already recorded it."""
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """RFC 6749 §6 with rotation: every use returns a new refresh token of the same family
+    and retires the old one; the scope may narrow, never widen (Authlib checks that)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str):
+        return refresh_token_find(token=refresh_token, client=self.request.client)
+
+    def authenticate_user(self, refresh_token):
+        return refresh_token.user
+
+    def issue_token(self, user, refresh_token):
+        if not refresh_token_claim(record=refresh_token):
+            raise InvalidGrantError("The refresh token was already used.")
+        client = self.request.client
+        scope = self.request.payload.scope or refresh_token.scope
+        context = {"auth_time": refresh_token.auth_time, "acr": refresh_token.acr,
+                   "amr": refresh_token.amr, "sid": refresh_token.sid,
+                   "claims": refresh_token.claims}  # fmt: skip
+        # RFC 6749 §6: the new refresh token keeps the scope of the one it replaces.
+        new_refresh, family = refresh_token_issue(
+            client=client, user=user, scope=refresh_token.scope, context=context,
+            family=refresh_token.family, family_expires_at=refresh_token.family_expires_at,
+        )  # fmt: skip
+        token = access_token_issue(
+            client=client, user=user, scope=scope, context=context, family=family
+        )
+        token["refresh_token"] = new_refresh
+        if "openid" in scope.split():
+            # OIDC Core §12.2: a fresh ID token for the same user and authentication.
+            token["id_token"] = id_token_issue(
+                client=client, user=user, context=context, access_token=token["access_token"]
+            )
+        return token
+
+    def save_token(self, token) -> None:
+        """Recorded when issued."""
+
+    def revoke_old_credential(self, refresh_token) -> None:
+        """refresh_token_claim() already retired it, atomically."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4 for service-to-service clients: no user, no ID token, no refresh token.
+    Without a `scope` parameter the client gets every scope it is allowed."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
+                       include_refresh_token=False):  # fmt: skip
+        client = self.request.client
+        granted = (
+            client.get_allowed_scope(scope)
+            if scope
+            else " ".join(s for s in client.scopes if s not in {"openid", "offline_access"})
+        )
+        return access_token_issue(client=client, user=None, scope=granted)
+
+    def save_token(self, token) -> None:
+        """Recorded when issued."""
 
 
 class PKCE(CodeChallenge):
@@ -113,10 +189,12 @@ class OpenIDConnect(OpenIDCode):
         return False
 
     def encode_id_token(self, token, request) -> str:
+        code = request.authorization_code
         return id_token_issue(
             client=request.client,
             user=request.user,
-            code=request.authorization_code,
+            context=auth_context(code),
+            nonce=code.nonce,
             access_token=token.get("access_token"),
         )
 

@@ -137,6 +137,9 @@ class Token(models.Model):
     authorization_code = models.ForeignKey(
         AuthorizationCode, on_delete=models.SET_NULL, null=True, blank=True
     )
+    # The refresh-token family this token belongs to (issued with it or from it), so that
+    # revoking or replaying the family revokes its access tokens too.
+    family = models.CharField(max_length=32, blank=True, db_index=True)
     sid = models.CharField(max_length=64, blank=True)
     auth_time = models.BigIntegerField(null=True, blank=True)
     issued_at = models.DateTimeField()
@@ -145,6 +148,39 @@ class Token(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format} token for {self.client_id}"
+
+
+class RefreshToken(models.Model):
+    """A refresh token, stored as its SHA-256. Rotated on every use: each use creates the
+    next token of the same family, and presenting a used one revokes the whole family
+    (RFC 9700 §4.14.2) — one of the two presenters is an attacker."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    family = models.CharField(max_length=32, db_index=True)
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    scope = models.TextField(blank=True)
+    claims = models.JSONField(null=True, blank=True)
+    auth_time = models.BigIntegerField()
+    acr = models.CharField(max_length=100, blank=True)
+    amr = models.JSONField(default=list)
+    sid = models.CharField(max_length=64, blank=True)
+    issued_at = models.DateTimeField()
+    # Idle expiry, never later than the family's absolute expiry.
+    expires_at = models.DateTimeField(db_index=True)
+    family_expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"refresh token of family {self.family}"
+
+    # Authlib's TokenMixin, as the refresh grant uses it
+    def check_client(self, client) -> bool:
+        return self.client_id == client.pk
+
+    def get_scope(self) -> str:
+        return self.scope
 
 
 class Consent(models.Model):

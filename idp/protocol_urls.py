@@ -14,4 +14,6 @@ urlpatterns = [
     path("authorize/continue", views.authorize_continue_view, name="authorize_continue"),
     path("token", views.token_view, name="token"),
     path("userinfo", views.userinfo_view, name="userinfo"),
+    path("revoke", views.revocation_view, name="revocation"),
+    path("introspect", views.introspection_view, name="introspection"),
 ]

@@ -18,7 +18,14 @@ from clients.models import Client
 from clients.registration import ConfigurationEndpoint, RegistrationEndpoint
 from clients.services import client_get_enabled
 from idp.conf import idp_settings
-from idp.grants import PKCE, AuthorizationCodeGrant, OpenIDConnect
+from idp.endpoints import IntrospectionEndpoint, RevocationEndpoint
+from idp.grants import (
+    PKCE,
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    OpenIDConnect,
+    RefreshTokenGrant,
+)
 
 
 class ParamsPayload(OAuth2Payload):
@@ -102,6 +109,10 @@ class AuthorizationServer(DjangoAuthorizationServer):
 def build_server() -> AuthorizationServer:
     server = AuthorizationServer()
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDConnect()])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RegistrationEndpoint)
     server.register_endpoint(ConfigurationEndpoint)
     return server

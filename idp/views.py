@@ -242,14 +242,41 @@ def _form_error(request: HttpRequest) -> JsonResponse | None:
 @require_http_methods(["POST"])
 def token_view(request: HttpRequest) -> HttpResponse:
     """RFC 6749 §3.2: form-encoded POST; errors are §5.2 JSON with Cache-Control no-store."""
+    if error := _token_endpoint_precheck(request):
+        return error
+    return _cors(server.create_token_response(request))
+
+
+def _token_endpoint_precheck(request: HttpRequest) -> JsonResponse | None:
+    """What every client-authenticated POST endpoint refuses before Authlib sees it."""
     if request.content_type != "application/x-www-form-urlencoded":
-        return _invalid_request("Send the token request as application/x-www-form-urlencoded.")
+        return _invalid_request("Send the request as application/x-www-form-urlencoded.")
     if error := _form_error(request):
         return error
     for key in request.POST:
         if len(request.POST.getlist(key)) > 1:
             return _invalid_request(f"The '{key}' parameter must not be repeated.")
-    return _cors(server.create_token_response(request))
+    return None
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def revocation_view(request: HttpRequest) -> HttpResponse:
+    """RFC 7009 §2: the client revokes a token it holds; unknown tokens are a 200 too."""
+    if error := _token_endpoint_precheck(request):
+        return error
+    return _cors(server.create_endpoint_response("revocation", request))
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def introspection_view(request: HttpRequest) -> HttpResponse:
+    """RFC 7662 §2: resource servers ask whether a token is active and what it allows."""
+    if error := _token_endpoint_precheck(request):
+        return error
+    response = server.create_endpoint_response("introspection", request)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 # --- userinfo endpoint ---

@@ -30,16 +30,24 @@ def access_token_audience() -> str:
     return idp_settings.ACCESS_TOKEN_AUDIENCE or idp_settings.ISSUER
 
 
+def auth_context(code: AuthorizationCode) -> dict[str, Any]:
+    """How and when the user authenticated, carried from the code into every token."""
+    return {"auth_time": code.auth_time, "acr": code.acr, "amr": code.amr, "sid": code.sid,
+            "claims": code.claims}  # fmt: skip
+
+
 def access_token_issue(
     *,
     client: Client,
     user,
     scope: str,
-    grant_type: str,
+    context: dict[str, Any] | None = None,
     code: AuthorizationCode | None = None,
+    family: str = "",
 ) -> dict[str, Any]:
     """Create an access token (JWT or opaque, per client) and record it. Returns the token
-    response fields of RFC 6749 §5.1."""
+    response fields of RFC 6749 §5.1. `context` (auth_time, acr, amr, sid, claims) is absent
+    for client_credentials."""
     now = int(time.time())
     lifetime = int(client.access_token_ttl.total_seconds())
     jti = uuid.uuid4().hex
@@ -56,12 +64,12 @@ def access_token_issue(
         }
         if scope:
             claims["scope"] = scope
-        if code is not None:
-            claims["auth_time"] = code.auth_time
-            if code.acr:
-                claims["acr"] = code.acr
-            if code.amr:
-                claims["amr"] = code.amr
+        if context is not None:
+            claims["auth_time"] = context["auth_time"]
+            if context.get("acr"):
+                claims["acr"] = context["acr"]
+            if context.get("amr"):
+                claims["amr"] = context["amr"]
         alg = client.id_token_signed_response_alg
         access_token = jwt_sign(claims, alg=alg, typ="at+jwt")
         kid = key_ring().active[alg]
@@ -79,10 +87,11 @@ def access_token_issue(
         client=client,
         user=user,
         scope=scope or "",
-        claims=code.claims if code is not None else None,
+        claims=(context or {}).get("claims"),
         authorization_code=code,
-        sid=code.sid if code is not None else "",
-        auth_time=code.auth_time if code is not None else None,
+        family=family,
+        sid=(context or {}).get("sid", ""),
+        auth_time=(context or {}).get("auth_time"),
         issued_at=issued_at,
         expires_at=issued_at + timedelta(seconds=lifetime),
     )
@@ -114,7 +123,7 @@ def access_token_lookup(token: str) -> Token | None:
 
 
 def id_token_issue(
-    *, client: Client, user, code: AuthorizationCode, access_token: str | None
+    *, client: Client, user, context: dict[str, Any], nonce: str = "", access_token: str | None
 ) -> str:
     """The ID token of OIDC Core §2 / §3.1.3.6, signed with the client's algorithm.
 
@@ -130,19 +139,19 @@ def id_token_issue(
         "azp": client.client_id,
         "iat": now,
         "exp": now + int(client.id_token_ttl.total_seconds()),
-        "auth_time": code.auth_time,
+        "auth_time": context["auth_time"],
     }
-    if code.nonce:
-        claims["nonce"] = code.nonce
-    if code.acr:
-        claims["acr"] = code.acr
-    if code.amr:
-        claims["amr"] = code.amr
-    if code.sid:
-        claims["sid"] = code.sid
+    if nonce:
+        claims["nonce"] = nonce
+    if context.get("acr"):
+        claims["acr"] = context["acr"]
+    if context.get("amr"):
+        claims["amr"] = context["amr"]
+    if context.get("sid"):
+        claims["sid"] = context["sid"]
     if access_token:
         claims["at_hash"] = create_half_hash(access_token, alg).decode("ascii")
-    requested = (code.claims or {}).get("id_token") or {}
+    requested = (context.get("claims") or {}).get("id_token") or {}
     if requested:
         extra = user_claims(user, scopes=[], requested=requested)
         claims.update({k: v for k, v in extra.items() if k not in claims})

@@ -50,6 +50,9 @@ class Command(BaseCommand):
         create.add_argument("--backchannel-logout-uri", default="")
         create.add_argument("--frontchannel-logout-uri", default="")
         create.add_argument("--skip-consent", action="store_true")
+        create.add_argument(
+            "--resource-server", action="store_true", help="May introspect access tokens."
+        )
         create.add_argument("--id-token-alg", choices=Client.SigningAlg.values, default="RS256")
         create.add_argument(
             "--access-token-format", choices=Client.AccessTokenFormat.values, default="jwt"
@@ -104,6 +107,7 @@ class Command(BaseCommand):
             "backchannel_logout_uri": o["backchannel_logout_uri"],
             "frontchannel_logout_uri": o["frontchannel_logout_uri"],
             "skip_consent": o["skip_consent"],
+            "is_resource_server": o["resource_server"],
             "id_token_signed_response_alg": o["id_token_alg"],
             "access_token_format": o["access_token_format"],
             "access_token_lifetime": o["access_token_lifetime"],

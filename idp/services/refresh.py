@@ -1,0 +1,111 @@
+"""Refresh tokens: issued to clients allowed the grant, rotated on every use, and a replay
+of a used one revokes its whole family (RFC 9700 §4.14.2)."""
+
+import logging
+import secrets
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from clients.models import Client
+from idp.conf import idp_settings
+from idp.models import RefreshToken, Token
+from idp.services.tokens import token_hash
+
+logger = logging.getLogger("portcullis.idp")
+
+
+def refresh_token_wanted(*, client: Client, scope: str) -> bool:
+    """OIDC Core §11: an OpenID request gets a refresh token only with offline_access; a
+    plain OAuth request does whenever the client may use the refresh_token grant."""
+    if not client.check_grant_type("refresh_token"):
+        return False
+    scopes = scope.split()
+    return "offline_access" in scopes or "openid" not in scopes
+
+
+def refresh_token_issue(
+    *, client: Client, user, scope: str, context: dict, family: str | None = None,
+    family_expires_at=None,
+) -> tuple[str, str]:  # fmt: skip
+    """Create a refresh token; a new family unless `family` continues one. Returns
+    (token, family)."""
+    now = timezone.now()
+    family = family or uuid.uuid4().hex
+    if family_expires_at is None:
+        family_expires_at = now + client.refresh_token_ttl
+    token = secrets.token_urlsafe(32)
+    RefreshToken.objects.create(
+        token_hash=token_hash(token),
+        family=family,
+        client=client,
+        user=user,
+        scope=scope,
+        claims=context.get("claims"),
+        auth_time=context["auth_time"],
+        acr=context.get("acr", ""),
+        amr=context.get("amr", []),
+        sid=context.get("sid", ""),
+        issued_at=now,
+        expires_at=min(family_expires_at, now + idp_settings.REFRESH_TOKEN_IDLE_TTL),
+        family_expires_at=family_expires_at,
+    )
+    return token, family
+
+
+def refresh_token_find(*, token: str, client: Client) -> RefreshToken | None:
+    """The live refresh token presented by `client`, or None. Presenting a token that was
+    already used (rotated) revokes its family: the legitimate holder's next refresh fails
+    too, and the event is logged for the operator."""
+    if not isinstance(token, str) or not token or len(token) > 512:
+        return None
+    record = (
+        RefreshToken.objects.select_related("user")
+        .filter(token_hash=token_hash(token), client=client)
+        .first()
+    )
+    if record is None or record.revoked_at is not None:
+        return None
+    if record.used_at is not None:
+        refresh_family_revoke(family=record.family, reason="reuse")
+        return None
+    if record.expires_at <= timezone.now() or not record.user.is_active:
+        return None
+    return record
+
+
+def refresh_token_claim(*, record: RefreshToken) -> bool:
+    """Mark the token used, atomically; False if a concurrent request got there first (the
+    family is then revoked, as for any reuse)."""
+    claimed = RefreshToken.objects.filter(pk=record.pk, used_at__isnull=True).update(
+        used_at=timezone.now()
+    )
+    if not claimed:
+        refresh_family_revoke(family=record.family, reason="reuse")
+    return bool(claimed)
+
+
+@transaction.atomic
+def refresh_family_revoke(*, family: str, reason: str) -> int:
+    """Revoke every refresh token of a family and every access token issued with them."""
+    now = timezone.now()
+    refresh = RefreshToken.objects.filter(family=family, revoked_at__isnull=True)
+    first = (
+        refresh.select_related("client").first()
+        or RefreshToken.objects.filter(family=family).select_related("client").first()
+    )
+    count = refresh.update(revoked_at=now)
+    access = Token.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=now)
+    log = logger.warning if reason == "reuse" else logger.info
+    log(
+        "refresh_token_family_revoked reason=%s family=%s client_id=%s user_id=%s "
+        "refresh_tokens=%d access_tokens=%d",
+        reason,
+        family,
+        first.client.client_id if first else "",
+        first.user_id if first else "",
+        count,
+        access,
+    )
+    return count + access
