@@ -78,6 +78,7 @@ class ClientAdmin(admin.ModelAdmin):
                     "grant_types",
                     "response_types",
                     "scopes",
+                    "resources",
                     "require_pkce",
                     "skip_consent",
                     "is_resource_server",

@@ -48,6 +48,11 @@ class ClientAdminForm(forms.ModelForm):
         label=_("Post-logout redirect URIs"), required=False, help_text=_("One per line.")
     )
     contacts = LinesField(label=_("Contacts"), required=False, help_text=_("One email per line."))
+    resources = LinesField(
+        label=_("Resources (audiences)"),
+        required=False,
+        help_text=_("APIs this app may request tokens for (RFC 8707), one URI per line."),
+    )
     scopes = ScopesField(
         label=_("Allowed scopes"),
         required=False,
@@ -75,8 +80,8 @@ class ClientAdminForm(forms.ModelForm):
             "name", "logo_uri", "client_uri", "policy_uri", "tos_uri", "contacts",
             "redirect_uris", "post_logout_redirect_uris",
             "client_type", "application_type", "token_endpoint_auth_method", "grant_types",
-            "response_types", "scopes", "require_pkce", "skip_consent", "is_resource_server",
-            "is_enabled",
+            "response_types", "scopes", "resources", "require_pkce", "skip_consent",
+            "is_resource_server", "is_enabled",
             "id_token_signed_response_alg", "access_token_format", "access_token_lifetime",
             "id_token_lifetime", "refresh_token_lifetime",
             "backchannel_logout_uri", "backchannel_logout_session_required",

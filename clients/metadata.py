@@ -29,6 +29,7 @@ def client_metadata(client: Client) -> dict[str, Any]:
         "require_pkce": client.require_pkce,
         "skip_consent": client.skip_consent,
         "resource_server": client.is_resource_server,
+        "resources": list(client.resources),
         "enabled": client.is_enabled,
     }
     optional = {

@@ -10,7 +10,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clients.credentials import client_id_generate, client_secret_hash, client_secret_verify
-from clients.uris import redirect_uri_matches, redirect_uri_validate, web_uri_validate
+from clients.uris import (
+    redirect_uri_matches,
+    redirect_uri_validate,
+    resource_validate,
+    web_uri_validate,
+)
 from idp.conf import idp_settings
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -101,6 +106,15 @@ class Client(ClientMixin, models.Model):
         default=default_scopes,
         blank=True,
         help_text=_("Scopes this app may ask for."),
+    )
+    resources = models.JSONField(
+        _("resources (audiences)"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "APIs this app may ask access tokens for with the RFC 8707 resource parameter; "
+            "each becomes the token's aud."
+        ),
     )
     require_pkce = models.BooleanField(
         _("require PKCE"), default=True, help_text=_("Always on for public clients.")
@@ -235,6 +249,7 @@ class Client(ClientMixin, models.Model):
         if "authorization_code" in grants and not self.redirect_uris:
             add("redirect_uris", "Register at least one redirect URI.")
         self._clean_uri_list("post_logout_redirect_uris", redirect_uri_validate, add)
+        self._clean_uri_list("resources", resource_validate, add)
         for field in (
             "logo_uri",
             "client_uri",

@@ -110,3 +110,10 @@ def redirect_uri_matches(registered: list[str], presented: str) -> bool:
         ):
             return True
     return False
+
+
+def resource_validate(uri: str) -> None:
+    """RFC 8707 §2: a resource indicator is an absolute URI without a fragment."""
+    parts = _split(uri)
+    if parts.scheme in FORBIDDEN_SCHEMES:
+        raise ValidationError(f"The {parts.scheme}: scheme is not allowed.", code="scheme")

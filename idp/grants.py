@@ -13,7 +13,20 @@ from idp.services.refresh import (
     refresh_token_issue,
     refresh_token_wanted,
 )
-from idp.services.tokens import access_token_issue, auth_context, id_token_issue
+from idp.services.tokens import (
+    access_token_issue,
+    auth_context,
+    id_token_issue,
+    resources_resolve,
+)
+
+
+def requested_resources(request) -> list[str]:
+    """RFC 8707 `resource` parameters of a token request (there may be several)."""
+    form = request.form
+    values = form.getlist("resource") if hasattr(form, "getlist") else []
+    return [v for v in values if v]
+
 
 TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -50,6 +63,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge") or "",
             code_challenge_method=data.get("code_challenge_method") or "",
             claims=context.get("claims"),
+            resources=context.get("resources", []),
             auth_time=context["auth_time"],
             acr=context.get("acr", ""),
             amr=context.get("amr", []),
@@ -70,14 +84,19 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                        include_refresh_token=True):  # fmt: skip
         client, code = self.request.client, self.request.authorization_code
         context = auth_context(code)
+        resources = resources_resolve(
+            client=client, requested=requested_resources(self.request), granted=code.resources
+        )
         family, refresh = "", None
         if include_refresh_token and refresh_token_wanted(client=client, scope=scope or ""):
             refresh, family = refresh_token_issue(
-                client=client, user=user, scope=scope or "", context=context
-            )
+                client=client, user=user, scope=scope or "", context=context,
+                resources=code.resources,
+            )  # fmt: skip
         token = access_token_issue(
-            client=client, user=user, scope=scope, context=context, code=code, family=family
-        )
+            client=client, user=user, scope=scope, context=context, code=code, family=family,
+            resources=resources,
+        )  # fmt: skip
         if refresh:
             token["refresh_token"] = refresh
         return token
@@ -100,9 +119,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return refresh_token.user
 
     def issue_token(self, user, refresh_token):
+        client = self.request.client
+        resources = resources_resolve(
+            client=client,
+            requested=requested_resources(self.request),
+            granted=refresh_token.resources,
+        )
         if not refresh_token_claim(record=refresh_token):
             raise InvalidGrantError("The refresh token was already used.")
-        client = self.request.client
         scope = self.request.payload.scope or refresh_token.scope
         context = {"auth_time": refresh_token.auth_time, "acr": refresh_token.acr,
                    "amr": refresh_token.amr, "sid": refresh_token.sid,
@@ -111,10 +135,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         new_refresh, family = refresh_token_issue(
             client=client, user=user, scope=refresh_token.scope, context=context,
             family=refresh_token.family, family_expires_at=refresh_token.family_expires_at,
+            resources=refresh_token.resources,
         )  # fmt: skip
         token = access_token_issue(
-            client=client, user=user, scope=scope, context=context, family=family
-        )
+            client=client, user=user, scope=scope, context=context, family=family,
+            resources=resources,
+        )  # fmt: skip
         token["refresh_token"] = new_refresh
         if "openid" in scope.split():
             # OIDC Core §12.2: a fresh ID token for the same user and authentication.
@@ -144,7 +170,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             if scope
             else " ".join(s for s in client.scopes if s not in {"openid", "offline_access"})
         )
-        return access_token_issue(client=client, user=None, scope=granted)
+        resources = resources_resolve(client=client, requested=requested_resources(self.request))
+        return access_token_issue(client=client, user=None, scope=granted, resources=resources)
 
     def save_token(self, token) -> None:
         """Recorded when issued."""

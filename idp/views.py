@@ -28,7 +28,7 @@ from idp.services import authorization as authz
 from idp.services.consent import consent_grant
 from idp.services.discovery import discovery_body
 from idp.services.keys import key_ring
-from idp.services.tokens import access_token_lookup
+from idp.services.tokens import access_token_lookup, resources_resolve
 
 SCOPE_DESCRIPTIONS = {
     "openid": "Know who you are (a stable identifier for your account)",
@@ -132,6 +132,11 @@ def _authorize(
         grant = server.get_consent_grant(oauth_request, end_user=user)
         redirect_uri = grant.redirect_uri
         checked = authz.request_check(params, redirect_uri=redirect_uri)
+        try:
+            resources = resources_resolve(client=grant.client, requested=checked.resources)
+        except OAuth2Error as error:
+            error.redirect_uri = redirect_uri
+            raise
         if checked.ui_locales:
             supported = [
                 code for code in checked.ui_locales if translation.check_for_language(code)
@@ -180,6 +185,7 @@ def _authorize(
             "acr": authz.ACR_PASSWORD,
             "sid": request.session.get(SESSION_SID, ""),
             "claims": checked.claims,
+            "resources": resources,
         }
         code = grant.create_authorization_response(redirect_uri, user)
     except OAuth2Error as error:
@@ -254,7 +260,7 @@ def _token_endpoint_precheck(request: HttpRequest) -> JsonResponse | None:
     if error := _form_error(request):
         return error
     for key in request.POST:
-        if len(request.POST.getlist(key)) > 1:
+        if key != "resource" and len(request.POST.getlist(key)) > 1:
             return _invalid_request(f"The '{key}' parameter must not be repeated.")
     return None
 

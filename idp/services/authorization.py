@@ -91,6 +91,7 @@ class Checked:
     claims: dict[str, Any] | None
     hint_subject: str | None
     ui_locales: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
 
 
 def params_collect(querydict) -> dict[str, str]:
@@ -106,7 +107,8 @@ def params_collect(querydict) -> dict[str, str]:
             raise InvalidRequestError(f"The '{key}' parameter must not be repeated.")
         if any(len(v) > MAX_PARAM_LENGTH for v in values):
             raise InvalidRequestError(f"The '{key}' parameter is too long.")
-        params[key] = values[-1]
+        # RFC 8707 §2: `resource` may repeat; URIs hold no spaces, so one string keeps them.
+        params[key] = " ".join(values) if key == "resource" else values[-1]
     return params
 
 
@@ -176,6 +178,7 @@ def request_check(params: dict[str, str], *, redirect_uri: str) -> Checked:
         claims=claims,
         hint_subject=hint_subject,
         ui_locales=params.get("ui_locales", "").split(),
+        resources=params.get("resource", "").split(),
     )
 
 

@@ -27,7 +27,7 @@ def refresh_token_wanted(*, client: Client, scope: str) -> bool:
 
 def refresh_token_issue(
     *, client: Client, user, scope: str, context: dict, family: str | None = None,
-    family_expires_at=None,
+    family_expires_at=None, resources: list[str] | None = None,
 ) -> tuple[str, str]:  # fmt: skip
     """Create a refresh token; a new family unless `family` continues one. Returns
     (token, family)."""
@@ -43,6 +43,7 @@ def refresh_token_issue(
         user=user,
         scope=scope,
         claims=context.get("claims"),
+        resources=resources or [],
         auth_time=context["auth_time"],
         acr=context.get("acr", ""),
         amr=context.get("amr", []),

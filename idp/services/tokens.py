@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oidc.core.util import create_half_hash
 from django.utils import timezone
 
@@ -30,10 +31,28 @@ def access_token_audience() -> str:
     return idp_settings.ACCESS_TOKEN_AUDIENCE or idp_settings.ISSUER
 
 
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the requested resource is not one this client may get a token for."""
+
+    error = "invalid_target"
+
+
+def resources_resolve(
+    *, client: Client, requested: list[str], granted: list[str] | None = None
+) -> list[str]:
+    """The resources (token audiences) of a request: each one requested must be on the
+    client's allow-list and, when narrowing an earlier grant, within what was granted."""
+    allowed = set(granted) if granted else set(client.resources)
+    unknown = [r for r in requested if r not in allowed]
+    if unknown:
+        raise InvalidTargetError(f"Resource not allowed for this client: {unknown[0][:200]}")
+    return list(dict.fromkeys(requested)) or list(granted or [])
+
+
 def auth_context(code: AuthorizationCode) -> dict[str, Any]:
     """How and when the user authenticated, carried from the code into every token."""
     return {"auth_time": code.auth_time, "acr": code.acr, "amr": code.amr, "sid": code.sid,
-            "claims": code.claims}  # fmt: skip
+            "claims": code.claims, "resources": code.resources}  # fmt: skip
 
 
 def access_token_issue(
@@ -44,6 +63,7 @@ def access_token_issue(
     context: dict[str, Any] | None = None,
     code: AuthorizationCode | None = None,
     family: str = "",
+    resources: list[str] | None = None,
 ) -> dict[str, Any]:
     """Create an access token (JWT or opaque, per client) and record it. Returns the token
     response fields of RFC 6749 §5.1. `context` (auth_time, acr, amr, sid, claims) is absent
@@ -56,7 +76,9 @@ def access_token_issue(
         claims: dict[str, Any] = {
             "iss": idp_settings.ISSUER,
             "sub": str(user.subject) if user is not None else client.client_id,
-            "aud": access_token_audience(),
+            "aud": (resources[0] if len(resources) == 1 else resources)
+            if resources
+            else access_token_audience(),
             "client_id": client.client_id,
             "iat": now,
             "exp": now + lifetime,

@@ -391,3 +391,68 @@ def test_pruning_removes_only_what_can_never_be_valid_again(signed_in, offline_r
     assert not Token.objects.exists()
     assert not RefreshToken.objects.exists()
     assert not AuthorizationCode.objects.exists()
+
+
+# --- resource indicators (RFC 8707) ---
+
+ORDERS, BILLING = "https://orders.example/api", "https://billing.example/api"
+
+
+def audience(http, access_token: str):
+    key_set = KeySet.import_key_set(http.get("/jwks.json").json())
+    return jwt.decode(access_token, key_set).claims["aud"]
+
+
+@pytest.fixture
+def api_client(db):
+    return make_rp(
+        name="Reports", grant_types=["client_credentials"], response_types=[],
+        redirect_uris=["https://unused.example/cb"], scopes=["profile"],
+        resources=[ORDERS, BILLING],
+    )  # fmt: skip
+
+
+def test_client_credentials_token_for_an_allowed_resource(client, api_client):
+    response = client.post(
+        "/token", f"grant_type=client_credentials&resource={ORDERS}&resource={BILLING}",
+        content_type="application/x-www-form-urlencoded", **api_client.basic_auth(),
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert audience(client, response.json()["access_token"]) == [ORDERS, BILLING]
+
+
+def test_resource_outside_the_allow_list_is_invalid_target(client, api_client):
+    response = form_post(
+        client, "/token",
+        {"grant_type": "client_credentials", "resource": "https://evil.example/"}, api_client,
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_target"
+
+
+def test_default_audience_without_resource(client, api_client):
+    body = form_post(client, "/token", {"grant_type": "client_credentials"}, api_client).json()
+
+    assert audience(client, body["access_token"]) == "http://127.0.0.1:8000"
+
+
+def test_code_flow_resource_becomes_the_audience_and_may_be_narrowed(signed_in):
+    app = make_rp(skip_consent=True, resources=[ORDERS, BILLING])
+    params = app.authorize_params(resource=ORDERS, scope="openid offline_access")
+    code = query_of(signed_in.get("/authorize", params)["Location"])["code"]
+
+    body = app.redeem(signed_in, code).json()
+    assert audience(signed_in, body["access_token"]) == ORDERS
+
+    widened = refresh(signed_in, app, body["refresh_token"], resource=BILLING)
+    assert widened.json()["error"] == "invalid_target"
+
+
+def test_authorization_request_for_a_foreign_resource_is_redirected_invalid_target(signed_in):
+    app = make_rp(skip_consent=True, resources=[ORDERS])
+
+    response = signed_in.get("/authorize", app.authorize_params(resource=BILLING))
+
+    assert query_of(response["Location"])["error"] == "invalid_target"

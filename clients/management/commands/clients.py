@@ -41,6 +41,10 @@ class Command(BaseCommand):
         )
         create.add_argument("--scope", help='Allowed scopes, e.g. "openid profile email".')
         create.add_argument(
+            "--resource", action="append", default=[], dest="resources",
+            help="An API (RFC 8707 resource) this client may get tokens for; repeat for more.",
+        )  # fmt: skip
+        create.add_argument(
             "--grant-type",
             action="append",
             dest="grant_types",
@@ -108,6 +112,7 @@ class Command(BaseCommand):
             "frontchannel_logout_uri": o["frontchannel_logout_uri"],
             "skip_consent": o["skip_consent"],
             "is_resource_server": o["resource_server"],
+            "resources": o["resources"],
             "id_token_signed_response_alg": o["id_token_alg"],
             "access_token_format": o["access_token_format"],
             "access_token_lifetime": o["access_token_lifetime"],
