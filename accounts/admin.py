@@ -5,7 +5,8 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import User
+from accounts.models import SSOSession, User
+from accounts.sessions import sso_session_end, sso_sessions_end_for_user
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -25,6 +26,7 @@ class UserAdmin(BaseUserAdmin):
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
     list_display = ("email", "given_name", "family_name", "is_active", "is_staff", "last_login")
+    actions = ("end_sessions",)
     list_filter = ("is_active", "is_staff", "is_superuser", "email_verified")
     search_fields = ("email", "given_name", "family_name")
     ordering = ("email",)
@@ -79,3 +81,32 @@ class UserAdmin(BaseUserAdmin):
             },
         ),
     )
+
+    @admin.action(description=_("Sign selected users out everywhere"))
+    def end_sessions(self, request, queryset):
+        ended = sum(
+            sso_sessions_end_for_user(user=user, reason=SSOSession.EndReason.ADMIN)
+            for user in queryset
+        )
+        self.message_user(request, _("Ended %(n)d session(s).") % {"n": ended})
+
+
+@admin.register(SSOSession)
+class SSOSessionAdmin(admin.ModelAdmin):
+    list_display = ("user", "created_at", "last_seen_at", "ip_address", "ended_at", "end_reason")
+    list_filter = (("ended_at", admin.EmptyFieldListFilter), "end_reason")
+    search_fields = ("user__email", "sid", "ip_address")
+    readonly_fields = ("sid", "user", "auth_time", "amr", "user_agent", "ip_address",
+                       "created_at", "last_seen_at", "expires_at", "ended_at", "end_reason",
+                       "clients")  # fmt: skip
+    exclude = ("session_key",)
+    actions = ("end_selected",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description=_("End selected sessions (the apps are told)"))
+    def end_selected(self, request, queryset):
+        for session in queryset.filter(ended_at__isnull=True):
+            sso_session_end(session=session, reason=SSOSession.EndReason.ADMIN)
+        self.message_user(request, _("Sessions ended."))

@@ -120,3 +120,45 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.given_name or self.email
+
+
+class SSOSession(models.Model):
+    """One browser sign-in: what single sign-on and single logout revolve around.
+
+    `sid` goes into ID tokens (OIDC Front-/Back-Channel Logout); `clients` are the apps that
+    received tokens in this session, and are told when it ends.
+    """
+
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout", _("signed out")
+        RP_LOGOUT = "rp_logout", _("signed out from an app")
+        USER_ENDED = "user_ended", _("ended from the account page")
+        EVERYWHERE = "everywhere", _("signed out everywhere")
+        ADMIN = "admin", _("ended by an administrator")
+        EXPIRED = "expired", _("expired")
+        PASSWORD_CHANGED = "password_changed", _("password changed")
+
+    sid = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sso_sessions")
+    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    auth_time = models.BigIntegerField()
+    amr = models.JSONField(default=list)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(help_text=_("Absolute end, whatever the activity."))
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    clients = models.ManyToManyField("clients.Client", blank=True, related_name="sso_sessions")
+
+    class Meta:
+        verbose_name = _("sign-in session")
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None

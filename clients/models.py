@@ -150,6 +150,11 @@ class Client(ClientMixin, models.Model):
     frontchannel_logout_session_required = models.BooleanField(
         _("front-channel logout needs iss and sid"), default=False
     )
+    revoke_refresh_tokens_on_logout = models.BooleanField(
+        _("revoke refresh tokens at sign-out"),
+        default=True,
+        help_text=_("Ending the sign-in session revokes the refresh tokens issued in it."),
+    )
 
     # --- tokens ---
     id_token_signed_response_alg = models.CharField(

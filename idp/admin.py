@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from idp.models import RefreshToken, SigningKey, Token
+from idp.models import LogoutDelivery, RefreshToken, SigningKey, Token
 from idp.services import keys
 
 
@@ -112,3 +112,13 @@ class AccessTokenAdmin(_ReadOnly):
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), "format", "client")
     search_fields = ("jti", "family", "user__email", "client__client_id")
     exclude = ("token_hash",)
+
+
+@admin.register(LogoutDelivery)
+class LogoutDeliveryAdmin(_ReadOnly):
+    """Back-channel logout deliveries: status, attempts, last error."""
+
+    list_display = ("client", "user", "sid", "status", "attempts", "last_attempt_at",
+                    "delivered_at", "last_error")  # fmt: skip
+    list_filter = ("status", "client")
+    search_fields = ("sid", "user__email", "client__client_id")

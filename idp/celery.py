@@ -16,4 +16,5 @@ app.conf.beat_schedule = {
     # Idempotent: each run does whatever step is due (publish next, promote, delete expired).
     "rotate-signing-keys": {"task": "rotate_signing_keys", "schedule": 3600.0},
     "prune-expired-tokens": {"task": "prune_expired_tokens", "schedule": 3600.0},
+    "expire-sso-sessions": {"task": "expire_sso_sessions", "schedule": 300.0},
 }

@@ -29,6 +29,15 @@ DEFAULTS: dict[str, Any] = {
     # `aud` of JWT access tokens when the request names no resource (RFC 9068 §3);
     # empty = the issuer, which our own userinfo endpoint accepts.
     "ACCESS_TOKEN_AUDIENCE": "",
+    # --- Single sign-on sessions and logout ---
+    # A sign-in ends after this long, whatever the activity…
+    "SSO_SESSION_TTL": timedelta(hours=12),
+    # …or after this long without any request.
+    "SSO_SESSION_IDLE_TTL": timedelta(hours=2),
+    # Back-channel logout: attempts, and the first retry delay (it doubles each time).
+    "BACKCHANNEL_LOGOUT_ATTEMPTS": 10,
+    "BACKCHANNEL_LOGOUT_RETRY_DELAY": timedelta(seconds=5),
+    "BACKCHANNEL_LOGOUT_TIMEOUT": timedelta(seconds=5),
     # --- Client secrets ---
     # Key of the HMAC that client secrets are stored under; empty = derived from SECRET_KEY.
     # Set it explicitly if SECRET_KEY may be rotated, or every client secret stops working.

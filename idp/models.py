@@ -202,3 +202,29 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} → {self.client_id}: {' '.join(self.scopes)}"
+
+
+class LogoutDelivery(models.Model):
+    """A back-channel logout token owed to one RP for one ended session, and how its
+    delivery went (OpenID Connect Back-Channel Logout 1.0 §2.5)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        DELIVERED = "delivered", "delivered"
+        FAILED = "failed", "failed (gave up)"
+
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    sid = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"logout of {self.sid} to {self.client_id}: {self.status}"

@@ -16,4 +16,6 @@ urlpatterns = [
     path("userinfo", views.userinfo_view, name="userinfo"),
     path("revoke", views.revocation_view, name="revocation"),
     path("introspect", views.introspection_view, name="introspection"),
+    path("end-session", views.end_session_view, name="end_session"),
+    path("end-session/confirm", views.end_session_confirm_view, name="end_session_confirm"),
 ]

@@ -2,7 +2,14 @@
 
 from celery import shared_task
 
+from accounts.sessions import sso_sessions_expire
+from idp.conf import idp_settings
 from idp.services.keys import signing_key_rotate
+from idp.services.logout import (
+    backchannel_retry_delay,
+    logout_delivery_attempt,
+    logout_delivery_give_up,
+)
 from idp.services.prune import expired_records_prune
 
 
@@ -16,3 +23,21 @@ def signing_key_rotate_task() -> list[str]:
 def expired_records_prune_task() -> dict:
     """Delete expired codes and tokens in batches (beat runs it hourly)."""
     return expired_records_prune()
+
+
+@shared_task(bind=True, name="deliver_backchannel_logout", acks_late=True, max_retries=None)
+def backchannel_logout_deliver_task(self, delivery_id: int) -> bool:
+    """POST one logout token; retried with exponential backoff until the RP takes it or
+    IDP_BACKCHANNEL_LOGOUT_ATTEMPTS run out (the delivery record says which)."""
+    if logout_delivery_attempt(delivery_id=delivery_id):
+        return True
+    if self.request.retries + 1 >= idp_settings.BACKCHANNEL_LOGOUT_ATTEMPTS:
+        logout_delivery_give_up(delivery_id=delivery_id)
+        return False
+    raise self.retry(countdown=backchannel_retry_delay(self.request.retries))
+
+
+@shared_task(name="expire_sso_sessions", acks_late=True)
+def sso_sessions_expire_task() -> int:
+    """End sign-in sessions past their idle or absolute expiry, so their apps are told."""
+    return sso_sessions_expire()

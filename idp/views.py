@@ -21,10 +21,14 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from accounts.claims import user_claims
-from accounts.services import SESSION_AUTH_METHODS, SESSION_AUTH_TIME, SESSION_SID
+from accounts.models import SSOSession
+from accounts.services import SESSION_AUTH_METHODS, SESSION_AUTH_TIME, SESSION_SID, user_logout
+from accounts.sessions import sso_session_add_client, sso_session_of
+from accounts.views import logged_out_response
 from idp.conf import idp_settings
 from idp.server import AuthorizationRequest, server
 from idp.services import authorization as authz
+from idp.services import logout
 from idp.services.consent import consent_grant
 from idp.services.discovery import discovery_body
 from idp.services.keys import key_ring
@@ -188,6 +192,7 @@ def _authorize(
             "resources": resources,
         }
         code = grant.create_authorization_response(redirect_uri, user)
+        sso_session_add_client(sid=oauth_request.portcullis["sid"], client=client)
     except OAuth2Error as error:
         authz.pending_discard(pending)
         return _error_response(request, error, params)
@@ -330,3 +335,43 @@ def userinfo_view(request: HttpRequest) -> HttpResponse:
     response = JsonResponse(user_claims(record.user, scopes=scopes, requested=requested))
     response["Cache-Control"] = "no-store"
     return _cors(response)
+
+
+# --- RP-initiated logout ---
+
+END_SESSION_PENDING = "portcullis_end_session"
+
+
+@csrf_exempt  # RPs send users here by GET or POST (RP-Initiated Logout §2)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def end_session_view(request: HttpRequest) -> HttpResponse:
+    source = request.POST if request.method == "POST" else request.GET
+    params = {key: source.get(key, "")[:8192] for key in source}
+    ask = logout.end_session_read(params)
+    session = sso_session_of(request) if request.user.is_authenticated else None
+    location = logout.post_logout_location(ask)
+    if session is None:
+        return logged_out_response(request, ended=None, location=location)
+    if logout.end_session_tied(ask, session):
+        ended = user_logout(request=request, reason=SSOSession.EndReason.RP_LOGOUT)
+        return logged_out_response(request, ended=ended, location=location)
+    # Not provably from this sign-in (no, a forged, or another session's id_token_hint):
+    # the user decides, so a third-party page cannot sign anyone out (logout CSRF).
+    request.session[END_SESSION_PENDING] = {"location": location}
+    return render(
+        request,
+        "idp/end_session_confirm.html",
+        {"client": ask.client if ask.redirect_uri else None, "user": request.user},
+    )
+
+
+@csrf_protect
+@never_cache
+@require_http_methods(["POST"])
+def end_session_confirm_view(request: HttpRequest) -> HttpResponse:
+    pending = request.session.pop(END_SESSION_PENDING, None) or {}
+    if request.POST.get("decision") != "logout":
+        return HttpResponseRedirect(reverse("accounts:account"))
+    ended = user_logout(request=request, reason=SSOSession.EndReason.RP_LOGOUT)
+    return logged_out_response(request, ended=ended, location=pending.get("location"))

@@ -56,6 +56,11 @@ def discovery_document() -> dict:
         "prompt_values_supported": sorted(PROMPTS),
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "ui_locales_supported": ["en"],
+        "end_session_endpoint": f"{issuer}/end-session",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
     if idp_settings.REGISTRATION_ENABLED:
         document["registration_endpoint"] = f"{issuer}/register"

@@ -110,3 +110,16 @@ def refresh_family_revoke(*, family: str, reason: str) -> int:
         access,
     )
     return count + access
+
+
+def refresh_tokens_revoke_for_session(*, sid: str) -> int:
+    """At the end of a sign-in session, revoke the refresh-token families born in it, for
+    the clients configured to want that (the default)."""
+    if not sid:
+        return 0
+    families = set(
+        RefreshToken.objects.filter(
+            sid=sid, revoked_at__isnull=True, client__revoke_refresh_tokens_on_logout=True
+        ).values_list("family", flat=True)
+    )
+    return sum(refresh_family_revoke(family=f, reason="logout") for f in families)

@@ -2,7 +2,8 @@
 Portcullis, with their default (strict) validation, for RS256, ES256 and EdDSA ID tokens.
 
 * Authlib's requests client (Python), with the ID token checked by joserfc against the JWKS.
-* panva's openid-client v6 (Node), which checks everything itself: tests/rp/openid_client_rp.mjs.
+* panva's openid-client v6 (Node), which checks everything itself: tests/rp/openid_client_rp.mjs;
+  it also completes RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 
 The "browser" is a requests.Session following redirects by hand, submitting the real login
 and consent forms (with their CSRF tokens) as a person would.
@@ -20,7 +21,7 @@ import threading
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -34,6 +35,7 @@ from tests.idp.conftest import make_rp
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # loopback: never contacted, only read from Location
+POST_LOGOUT_REDIRECT_URI = "http://127.0.0.1:9/logged-out"  # likewise
 ALGS = ["RS256", "ES256", "EdDSA"]
 HTTP_TIMEOUT = 10  # seconds, for every HTTP request the tests make
 NODE_TIMEOUT = 30  # seconds, for every line read from the Node relying party
@@ -254,14 +256,14 @@ class NodeRP:
     """tests/rp/openid_client_rp.mjs as a subprocess, one JSON line at a time, every read
     bounded; stderr is collected for failure messages."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             ["node", str(RP_SCRIPT), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "RP_TIMEOUT": str(HTTP_TIMEOUT)},
+            env={**os.environ, "RP_TIMEOUT": str(HTTP_TIMEOUT), **(env or {})},
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr: list[str] = []
@@ -313,8 +315,8 @@ def node_rp():
         pytest.skip("tests/rp/node_modules is missing: run `make install-dev`")
     started: list[NodeRP] = []
 
-    def start(*args: str) -> NodeRP:
-        started.append(NodeRP(*args))
+    def start(*args: str, env: dict[str, str] | None = None) -> NodeRP:
+        started.append(NodeRP(*args, env=env))
         return started[-1]
 
     yield start
@@ -362,3 +364,80 @@ def test_openid_client_completes_the_code_flow(live_issuer, sessions, node_rp, a
     assert claims["nonce"] == sent["nonce"]
     assert claims["sub"] == userinfo["sub"]
     assert userinfo["email"] == user.email
+
+
+def test_openid_client_completes_rp_initiated_logout(live_issuer, sessions, node_rp):
+    """RP-Initiated Logout 1.0 driven by openid-client: its buildEndSessionUrl (with the ID
+    token it just received as id_token_hint) signs the browser out at once, since the hint
+    belongs to this very sign-in, and comes back to the registered post_logout_redirect_uri
+    with the RP's state; the sign-in session is then really over."""
+    user = UserFactory()
+    rp = make_rp(
+        skip_consent=True,
+        redirect_uris=[REDIRECT_URI],
+        post_logout_redirect_uris=[POST_LOGOUT_REDIRECT_URI],
+    )
+    http = sessions()
+    metadata = http.get(
+        f"{live_issuer}/.well-known/openid-configuration", timeout=HTTP_TIMEOUT
+    ).json()
+    assert metadata["end_session_endpoint"] == f"{live_issuer}/end-session"
+
+    node = node_rp(
+        live_issuer,
+        rp.client_id,
+        rp.secret,
+        REDIRECT_URI,
+        env={"RP_POST_LOGOUT_REDIRECT_URI": POST_LOGOUT_REDIRECT_URI},
+    )
+    authorization_url = node.read()["authorization_url"]
+    browser = sessions()
+    callback_url = drive_browser(browser, authorization_url, user.email, PASSWORD)
+    node.write(callback_url)
+    result = node.read()
+    assert result["userinfo"]["email"] == user.email
+    logout = node.read()
+    assert node.process.wait(timeout=NODE_TIMEOUT) == 0, "".join(node.stderr)
+
+    end_session_url = logout["end_session_url"]
+    sent = _query(end_session_url)
+    assert end_session_url.startswith(metadata["end_session_endpoint"] + "?")
+    assert sent["post_logout_redirect_uri"] == POST_LOGOUT_REDIRECT_URI
+    assert sent["state"] == logout["state"]
+    assert sent["id_token_hint"]
+
+    def authorize_silently() -> dict[str, str]:
+        """A prompt=none authorization request from the same browser: the callback query."""
+        params = rp.authorize_params(scope="openid", prompt="none")
+        url = f"{metadata['authorization_endpoint']}?{urlencode(params)}"
+        response = browser.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+        assert response.is_redirect, f"GET {url} -> {response.status_code}:\n{response.text[:2000]}"
+        location = urljoin(url, response.headers["Location"])
+        assert location.startswith(REDIRECT_URI + "?"), location
+        callback = _query(location)
+        assert callback["state"] == params["state"]
+        return callback
+
+    # Control: before the logout, the browser is signed in.
+    assert "code" in authorize_silently()
+    account = browser.get(f"{live_issuer}/account", allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert account.status_code == 200, account.status_code
+
+    response = browser.get(end_session_url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert response.status_code == 302, (
+        f"GET {end_session_url} -> {response.status_code} {dict(response.headers)}:\n"
+        f"{response.text[:2000]}"
+    )
+    location = response.headers["Location"]
+    assert location.split("?", 1)[0] == POST_LOGOUT_REDIRECT_URI, location
+    assert parse_qs(urlsplit(location).query, keep_blank_values=True) == {
+        "state": [logout["state"]]
+    }, location
+
+    # The sign-in session is over: no silent sign-in, and the account page asks to sign in.
+    callback = authorize_silently()
+    assert callback["error"] == "login_required", callback
+    assert "code" not in callback
+    account = browser.get(f"{live_issuer}/account", allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert account.is_redirect, f"GET /account -> {account.status_code}"
+    assert urlsplit(urljoin(account.url, account.headers["Location"])).path == "/login"

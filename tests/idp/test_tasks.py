@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,8 +58,9 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_rotation_runs_on_a_real_worker_through_redis(tmp_path):
+@contextmanager
+def real_worker(tmp_path, **env_overrides):
+    """A Celery worker process on Redis, on a queue of its own, against the test database."""
     if not settings.REDIS_URL:
         pytest.skip("needs Redis: run with REDIS_URL set (CI does; see `make test-pg`)")
     queue = f"test-{uuid.uuid4().hex[:8]}"
@@ -67,25 +69,69 @@ def test_rotation_runs_on_a_real_worker_through_redis(tmp_path):
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
+        **env_overrides,
     }
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "idp", "worker", "--pool=solo", "-Q", queue,
-         "--without-mingle", "--without-gossip", "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
+    log_path = tmp_path / f"worker-{queue}.log"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "idp", "worker", "--pool=solo", "-Q", queue,
+             "--without-mingle", "--without-gossip", "--loglevel=INFO"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield queue, worker, log_path
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+
+def wait_for(condition, worker, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and worker.poll() is None and not condition():
+        time.sleep(0.2)  # waiting on another process, not controlling time
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rotation_runs_on_a_real_worker_through_redis(tmp_path):
+    with real_worker(tmp_path) as (queue, worker, log_path):
         signing_key_rotate_task.apply_async(queue=queue)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and worker.poll() is None:
-            if SigningKey.objects.filter(state="active").count() == 3:
-                break
-            time.sleep(0.2)  # waiting on another process, not controlling time
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        log.close()
-    output = (tmp_path / "worker.log").read_text()
+        wait_for(lambda: SigningKey.objects.filter(state="active").count() == 3, worker)
+    output = log_path.read_text()
     assert SigningKey.objects.filter(state="active").count() == 3, output
     assert "rotate_signing_keys" in output
     assert "succeeded" in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backchannel_logout_is_retried_by_a_real_worker_until_the_rp_is_back(tmp_path, user):
+    from django.test import Client as Browser
+
+    from idp.models import LogoutDelivery
+    from idp.tasks import backchannel_logout_deliver_task
+    from tests.factories import PASSWORD
+    from tests.idp.conftest import make_rp, query_of
+    from tests.idp.test_sessions_logout import Receiver
+
+    receiver = Receiver(failures=2)  # down for the first two attempts
+    rp = make_rp(skip_consent=True, backchannel_logout_uri=receiver.url)
+    browser = Browser()
+    browser.post("/login", {"email": user.email, "password": PASSWORD})
+    location = browser.get("/authorize", rp.authorize_params())["Location"]
+    assert rp.redeem(browser, query_of(location)["code"]).status_code == 200
+    try:
+        with (
+            pytest.MonkeyPatch.context() as patch,
+            real_worker(tmp_path, IDP_BACKCHANNEL_LOGOUT_RETRY_DELAY="1") as (queue, worker, log),
+        ):
+            patch.setattr("idp.services.logout.backchannel_logout_dispatch", lambda ids: None)
+            browser.post("/logout")
+            delivery = LogoutDelivery.objects.get()
+            backchannel_logout_deliver_task.apply_async(args=[delivery.pk], queue=queue)
+            wait_for(lambda: LogoutDelivery.objects.get().status != "pending", worker)
+    finally:
+        receiver.close()
+
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered", log.read_text()
+    assert delivery.attempts == 3
+    assert len(receiver.tokens) == 1

@@ -2,12 +2,17 @@
 //
 // Usage: node openid_client_rp.mjs ISSUER CLIENT_ID CLIENT_SECRET REDIRECT_URI [ID_TOKEN_ALG]
 //   (or the environment: RP_ISSUER, RP_CLIENT_ID, RP_CLIENT_SECRET, RP_REDIRECT_URI, RP_ALG;
-//    optional RP_SCOPE, default "openid profile email", and RP_TIMEOUT seconds, default 20)
+//    optional RP_SCOPE, default "openid profile email", and RP_TIMEOUT seconds, default 20;
+//    optional RP_POST_LOGOUT_REDIRECT_URI, which adds step 4)
 //
 // Protocol, one JSON object per line:
 //   1. stdout <- {"authorization_url": "..."}
 //   2. stdin  -> the full callback URL the browser was redirected to (code, state, iss)
 //   3. stdout <- {"claims": {...}, "userinfo": {...}, "id_token_header_alg": "..."}
+//   4. only with RP_POST_LOGOUT_REDIRECT_URI (RP-Initiated Logout 1.0):
+//      stdout <- {"end_session_url": "...", "state": "..."}, the URL built by the library's
+//      buildEndSessionUrl from the discovered end_session_endpoint, with the ID token just
+//      received as id_token_hint, that post_logout_redirect_uri and a fresh random state.
 // Any failure: the error on stderr and a non-zero exit status.
 //
 // Nothing here relaxes the library's checks, except allowInsecureRequests: the test server
@@ -26,6 +31,7 @@ const redirectUri = argRedirect ?? process.env.RP_REDIRECT_URI;
 const alg = argAlg ?? process.env.RP_ALG;
 const scope = process.env.RP_SCOPE ?? "openid profile email";
 const timeout = Number(process.env.RP_TIMEOUT ?? 20);
+const postLogoutRedirectUri = process.env.RP_POST_LOGOUT_REDIRECT_URI || undefined;
 
 function fail(error) {
   const lines = [`openid_client_rp: ${error?.name ?? "Error"}: ${error?.message ?? error}`];
@@ -122,6 +128,16 @@ async function main() {
     token_type: tokens.token_type,
     scope: tokens.scope ?? null,
   });
+
+  if (postLogoutRedirectUri) {
+    const logoutState = client.randomState();
+    const endSessionUrl = client.buildEndSessionUrl(config, {
+      id_token_hint: tokens.id_token,
+      post_logout_redirect_uri: postLogoutRedirectUri,
+      state: logoutState,
+    });
+    emit({ end_session_url: endSessionUrl.href, state: logoutState });
+  }
 }
 
 main().then(() => process.exit(0), fail);

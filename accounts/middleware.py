@@ -1,0 +1,34 @@
+"""Keeps the browser session in step with its single sign-on session."""
+
+from collections.abc import Callable
+
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+
+from accounts.models import SSOSession
+from accounts.sessions import (
+    sso_session_end,
+    sso_session_is_live,
+    sso_session_of,
+    sso_session_touch,
+)
+
+
+class SSOSessionMiddleware:
+    """A browser whose sign-in session has ended (signed out elsewhere, ended by the user
+    or an administrator) or expired (idle or absolute) is signed out here too."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            session = sso_session_of(request)
+            if session is not None:
+                if sso_session_is_live(session):
+                    sso_session_touch(session)
+                else:
+                    if session.ended_at is None:
+                        sso_session_end(session=session, reason=SSOSession.EndReason.EXPIRED)
+                    logout(request)
+        return self.get_response(request)
