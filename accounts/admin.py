@@ -82,7 +82,7 @@ class UserAdmin(BaseUserAdmin):
         ),
     )
 
-    @admin.action(description=_("Sign selected users out everywhere"))
+    @admin.action(description=_("Sign selected users out everywhere"), permissions=["change"])
     def end_sessions(self, request, queryset):
         ended = sum(
             sso_sessions_end_for_user(user=user, reason=SSOSession.EndReason.ADMIN)
@@ -105,7 +105,8 @@ class SSOSessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description=_("End selected sessions (the apps are told)"))
+    @admin.action(description=_("End selected sessions (the apps are told)"),
+                  permissions=["change"])  # fmt: skip
     def end_selected(self, request, queryset):
         for session in queryset.filter(ended_at__isnull=True):
             sso_session_end(session=session, reason=SSOSession.EndReason.ADMIN)

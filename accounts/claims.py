@@ -62,3 +62,17 @@ def user_claims(
         if value not in (None, ""):
             claims[name] = value
     return claims
+
+
+def claims_request_limit(
+    claims: dict[str, Any] | None, scopes: list[str] | set[str]
+) -> dict[str, Any] | None:
+    """Keep, in a `claims` request, only claims the granted scopes cover: the request picks
+    among what the user consented to, it never adds to it (OIDC Core §5.5)."""
+    if not claims:
+        return claims
+    allowed = {"sub"} | {c for s in scopes for c in SCOPE_CLAIMS.get(s, ())}
+    return {
+        member: {name: spec for name, spec in requested.items() if name in allowed}
+        for member, requested in claims.items()
+    }

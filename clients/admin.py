@@ -168,7 +168,7 @@ class ClientAdmin(admin.ModelAdmin):
 
     # --- actions ---
 
-    @admin.action(description=_("Rotate secret (shows the new one once)"))
+    @admin.action(description=_("Rotate secret (shows the new one once)"), permissions=["change"])
     def rotate_secret(self, request, queryset):
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -197,13 +197,13 @@ class ClientAdmin(admin.ModelAdmin):
         client.refresh_from_db()
         return _secret_page(request, client, secret, title=_("Copy the new client secret now"))
 
-    @admin.action(description=_("Disable selected clients"))
+    @admin.action(description=_("Disable selected clients"), permissions=["change"])
     def disable_clients(self, request, queryset):
         for client in queryset:
             services.client_disable(client=client)
         self.message_user(request, _("Disabled %(n)d client(s).") % {"n": queryset.count()})
 
-    @admin.action(description=_("Enable selected clients"))
+    @admin.action(description=_("Enable selected clients"), permissions=["change"])
     def enable_clients(self, request, queryset):
         for client in queryset:
             services.client_enable(client=client)

@@ -25,6 +25,7 @@ from clients import services
 from clients.metadata import client_metadata
 from clients.models import Client
 from idp.conf import idp_settings
+from idp.errors import description
 
 # Metadata name -> model field. Anything not listed here or in IGNORED is refused.
 FIELDS = {
@@ -94,7 +95,9 @@ def metadata_to_attributes(data: dict[str, Any]) -> dict[str, Any]:
     """Map registration metadata onto client attributes, refusing what we cannot honour."""
     unknown = sorted(set(data) - set(FIELDS) - IGNORED - {"scope"})
     if unknown:
-        raise InvalidClientMetadataError(f"Unsupported client metadata: {', '.join(unknown)}.")
+        raise InvalidClientMetadataError(
+            description(f"Unsupported client metadata: {', '.join(unknown)}.")
+        )
     for name, value in data.items():
         if name in STRINGS and not isinstance(value, str):
             raise InvalidClientMetadataError(f"{name} must be a string.")
@@ -130,6 +133,7 @@ def validation_error_to_oauth(error: ValidationError) -> Exception:
         f"{reverse.get(field, field)}: {' '.join(msgs)}" if field else " ".join(msgs)
         for field, msgs in messages.items()
     )
+    text = description(text, limit=1000)
     if set(messages) & {"redirect_uris", "post_logout_redirect_uris"}:
         return InvalidRedirectURIError(text)
     return InvalidClientMetadataError(text)

@@ -54,3 +54,20 @@ def key_encryption_check(app_configs, **kwargs):
             id="idp.E003",
         )
     ]
+
+
+@register(Tags.caches, deploy=True)
+def shared_cache_check(app_configs, **kwargs):
+    """Processes learn of key rotations and revocations through the shared cache; with the
+    per-process local-memory cache of a local run, another worker would keep signing with a
+    revoked key. Production (any non-loopback issuer) needs REDIS_URL."""
+    if settings.REDIS_URL or settings.ISSUER_IS_LOOPBACK or settings.DEBUG:
+        return []
+    return [
+        Error(
+            "REDIS_URL is not set: several processes cannot share key rotations, revocations, "
+            "sessions and pending sign-ins through a local-memory cache.",
+            hint="Set REDIS_URL=redis://host:6379/0 (and run a Celery worker and beat).",
+            id="idp.E004",
+        )
+    ]

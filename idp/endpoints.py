@@ -92,8 +92,11 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
         return token_find(token_string, token_type_hint)
 
     def check_permission(self, token: Found, client, request) -> bool:
-        # A resource server may ask about any token; other clients only about their own.
-        return client.is_resource_server or token.check_client(client)
+        # A resource server may ask about any access token; a client about its own tokens.
+        # A refresh token is never shown to an API: it must not pass for a bearer token.
+        if token.check_client(client):
+            return True
+        return client.is_resource_server and token.kind == "access_token"
 
     def introspect_token(self, token: Found) -> dict:
         record = token.record
@@ -108,7 +111,12 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
             "sub": str(record.user.subject) if record.user else record.client.client_id,
         }
         if token.kind == "access_token":
-            payload["aud"] = access_token_audience()
+            resources = record.resources
+            payload["aud"] = (
+                (resources[0] if len(resources) == 1 else resources)
+                if resources
+                else access_token_audience()
+            )
             if record.jti:
                 payload["jti"] = record.jti
         if record.auth_time:

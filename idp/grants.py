@@ -2,7 +2,7 @@
 
 import secrets
 
-from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidGrantError, grants
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
@@ -38,6 +38,20 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def generate_authorization_code(self) -> str:
         return secrets.token_urlsafe(32)
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client) -> str:
+        """As Authlib's, without echoing the (hostile) URI into the error description.
+        Both errors are shown on our error page, never redirected (RFC 6749 §4.1.2.1)."""
+        uri = request.payload.redirect_uri
+        if uri:
+            if not client.check_redirect_uri(uri):
+                raise InvalidRequestError("The redirect_uri is not registered for this client.")
+            return uri
+        default = client.get_default_redirect_uri()
+        if not default:
+            raise InvalidRequestError("Missing 'redirect_uri' in request.")
+        return default
 
     def create_authorization_response(self, redirect_uri: str, grant_user):
         """Issue the code; the response itself (query, fragment or form_post, with `state`

@@ -141,6 +141,8 @@ class Token(models.Model):
     # The refresh-token family this token belongs to (issued with it or from it), so that
     # revoking or replaying the family revokes its access tokens too.
     family = models.CharField(max_length=32, blank=True, db_index=True)
+    # RFC 8707 resources it was issued for (its `aud`); empty = the default audience.
+    resources = models.JSONField(default=list, blank=True)
     sid = models.CharField(max_length=64, blank=True)
     auth_time = models.BigIntegerField(null=True, blank=True)
     issued_at = models.DateTimeField()

@@ -1,11 +1,13 @@
 """Protocol endpoints of the authorization server (thin: parse, call a service, respond)."""
 
+import base64
 import time
 from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth2Error
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import transaction
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -20,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
-from accounts.claims import user_claims
+from accounts.claims import claims_request_limit, user_claims
 from accounts.models import SSOSession
 from accounts.services import SESSION_AUTH_METHODS, SESSION_AUTH_TIME, SESSION_SID, user_logout
 from accounts.sessions import sso_session_add_client, sso_session_of
@@ -135,6 +137,9 @@ def _authorize(
     try:
         grant = server.get_consent_grant(oauth_request, end_user=user)
         redirect_uri = grant.redirect_uri
+        if "openid" in (params.get("scope") or "").split() and not params.get("redirect_uri"):
+            # OIDC Core §3.1.2.1: REQUIRED for OpenID requests, even with one registered.
+            raise InvalidRequestError("Missing 'redirect_uri' in request.")
         checked = authz.request_check(params, redirect_uri=redirect_uri)
         try:
             resources = resources_resolve(client=grant.client, requested=checked.resources)
@@ -188,7 +193,8 @@ def _authorize(
             "amr": request.session.get(SESSION_AUTH_METHODS) or ["pwd"],
             "acr": authz.ACR_PASSWORD,
             "sid": request.session.get(SESSION_SID, ""),
-            "claims": checked.claims,
+            # Only the claims the granted scopes cover (§5.5 does not widen consent).
+            "claims": claims_request_limit(checked.claims, scopes),
             "resources": resources,
         }
         code = grant.create_authorization_response(redirect_uri, user)
@@ -240,6 +246,18 @@ def _invalid_request(description: str) -> JsonResponse:
     return _cors(response)
 
 
+def _basic_credentials_decodable(header: str) -> bool:
+    """RFC 7617 credentials must be base64 of UTF-8 text (Authlib would crash on others)."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return True
+    try:
+        base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def _form_error(request: HttpRequest) -> JsonResponse | None:
     """Refuse a body Django will not parse (too large, too many fields) as JSON, not HTML."""
     try:
@@ -255,11 +273,25 @@ def token_view(request: HttpRequest) -> HttpResponse:
     """RFC 6749 §3.2: form-encoded POST; errors are §5.2 JSON with Cache-Control no-store."""
     if error := _token_endpoint_precheck(request):
         return error
-    return _cors(server.create_token_response(request))
+    # One transaction per token request: a refresh token's rotation and a replay's family
+    # revocation serialise on the token's row, so no token issued in a race survives.
+    with transaction.atomic():
+        return _cors(server.create_token_response(request))
 
 
 def _token_endpoint_precheck(request: HttpRequest) -> JsonResponse | None:
     """What every client-authenticated POST endpoint refuses before Authlib sees it."""
+    if request.META.get("QUERY_STRING"):
+        # RFC 6749 §3.2: parameters go in the body; Authlib would merge the query string in.
+        return _invalid_request("Send the parameters in the request body, not the URL.")
+    if not _basic_credentials_decodable(request.headers.get("Authorization", "")):
+        response = JsonResponse(
+            {"error": "invalid_client", "error_description": "Malformed Basic credentials."},
+            status=401,
+        )
+        response["WWW-Authenticate"] = 'Basic realm="portcullis"'
+        response["Cache-Control"] = "no-store"
+        return response
     if request.content_type != "application/x-www-form-urlencoded":
         return _invalid_request("Send the request as application/x-www-form-urlencoded.")
     if error := _form_error(request):

@@ -6,6 +6,7 @@ gets a short `next` URL instead of the whole request, and any node can continue 
 """
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -94,21 +95,36 @@ class Checked:
     resources: list[str] = field(default_factory=list)
 
 
+# The parameters we act on (OIDC Core §3.1.2.1, RFC 7636, RFC 8707, OAuth 2.0 Form Post);
+# anything else is ignored (§3.1.2.1) and never stored with a pending request.
+KNOWN_PARAMS = frozenset({
+    "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "response_mode",
+    "prompt", "max_age", "code_challenge", "code_challenge_method", "claims", "id_token_hint",
+    "login_hint", "ui_locales", "claims_locales", "acr_values", "display", "resource",
+    "request", "request_uri", "registration",
+})  # fmt: skip
+MAX_STORED_SIZE = 16 * 1024
+# RFC 6749 §3.1.1: response-type = response-name *( SP response-name ), NQCHAR-ish names.
+RESPONSE_TYPE = re.compile(r"^[a-z_]+( [a-z_]+)*$")
+
+
 def params_collect(querydict) -> dict[str, str]:
-    """One value per parameter (RFC 6749 §3.1: parameters MUST NOT repeat)."""
+    """The known parameters, one value each (RFC 6749 §3.1: parameters MUST NOT repeat)."""
     params = {}
     for key in querydict:
+        if key not in KNOWN_PARAMS:
+            continue
         values = querydict.getlist(key)
-        if len(values) > 1 and key in {
-            "response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
-            "response_mode", "prompt", "max_age", "code_challenge", "code_challenge_method",
-            "claims", "id_token_hint", "login_hint", "request", "request_uri",
-        }:  # fmt: skip
+        if len(values) > 1 and key != "resource":
             raise InvalidRequestError(f"The '{key}' parameter must not be repeated.")
         if any(len(v) > MAX_PARAM_LENGTH for v in values):
             raise InvalidRequestError(f"The '{key}' parameter is too long.")
         # RFC 8707 §2: `resource` may repeat; URIs hold no spaces, so one string keeps them.
         params[key] = " ".join(values) if key == "resource" else values[-1]
+    if sum(len(v) for v in params.values()) > MAX_STORED_SIZE:
+        raise InvalidRequestError("The authorization request is too large.")
+    if "response_type" in params and not RESPONSE_TYPE.match(params["response_type"]):
+        raise InvalidRequestError("Malformed response_type.")
     return params
 
 
@@ -143,7 +159,7 @@ def request_check(params: dict[str, str], *, redirect_uri: str) -> Checked:
     max_age = None
     if "max_age" in params:
         raw = params["max_age"]
-        if not raw.isdigit() or len(raw) > 10:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
             raise fail(InvalidRequestError("max_age must be a non-negative integer."))
         max_age = int(raw)
 
@@ -151,7 +167,7 @@ def request_check(params: dict[str, str], *, redirect_uri: str) -> Checked:
     if params.get("claims"):
         try:
             claims = json.loads(params["claims"])
-        except ValueError:
+        except (ValueError, RecursionError):
             raise fail(InvalidRequestError("claims is not valid JSON.")) from None
         if not isinstance(claims, dict) or not all(
             isinstance(claims.get(member, {}), dict | type(None))
@@ -164,7 +180,7 @@ def request_check(params: dict[str, str], *, redirect_uri: str) -> Checked:
     if params.get("id_token_hint"):
         try:
             # Our own ID token, possibly expired (§3.1.2.1 allows that); only `sub` is used.
-            _, hint = jwt_verify(params["id_token_hint"])
+            _, hint = jwt_verify(params["id_token_hint"], typ="JWT")
         except TokenInvalid:
             raise fail(InvalidRequestError("id_token_hint is not an ID token we issued.")) from None
         if hint.get("iss") != idp_settings.ISSUER or not isinstance(hint.get("sub"), str):

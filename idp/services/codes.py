@@ -50,9 +50,12 @@ def authorization_code_redeem(*, code: str, client: Client) -> AuthorizationCode
         code_hash=digest, client=client, used_at__isnull=False
     ).first()
     if replayed is not None:
-        revoked = Token.objects.filter(authorization_code=replayed, revoked_at__isnull=True).update(
-            revoked_at=now
-        )
+        from idp.services.refresh import refresh_family_revoke
+
+        issued = Token.objects.filter(authorization_code=replayed)
+        for family in set(issued.exclude(family="").values_list("family", flat=True)):
+            refresh_family_revoke(family=family, reason="code_replay")
+        revoked = issued.filter(revoked_at__isnull=True).update(revoked_at=now)
         logger.warning(
             "authorization_code_replayed client_id=%s user_id=%s tokens_revoked=%d",
             client.client_id,

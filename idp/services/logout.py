@@ -48,7 +48,7 @@ def end_session_read(params: dict[str, str]) -> EndSessionRequest:
     hint_claims = None
     if params.get("id_token_hint"):
         try:
-            _, hint_claims = jwt_verify(params["id_token_hint"])
+            _, hint_claims = jwt_verify(params["id_token_hint"], typ="JWT")
         except TokenInvalid:
             hint_claims = None
         if hint_claims is not None and hint_claims.get("iss") != idp_settings.ISSUER:

@@ -12,13 +12,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oidc.core.util import create_half_hash
 from django.utils import timezone
 
 from accounts.claims import user_claims
 from clients.models import Client
 from idp.conf import idp_settings
+from idp.errors import InvalidTargetError, description
 from idp.models import AuthorizationCode, Token
 from idp.services.keys import jwt_sign, key_ring
 
@@ -31,12 +31,6 @@ def access_token_audience() -> str:
     return idp_settings.ACCESS_TOKEN_AUDIENCE or idp_settings.ISSUER
 
 
-class InvalidTargetError(OAuth2Error):
-    """RFC 8707 §2: the requested resource is not one this client may get a token for."""
-
-    error = "invalid_target"
-
-
 def resources_resolve(
     *, client: Client, requested: list[str], granted: list[str] | None = None
 ) -> list[str]:
@@ -45,7 +39,7 @@ def resources_resolve(
     allowed = set(granted) if granted else set(client.resources)
     unknown = [r for r in requested if r not in allowed]
     if unknown:
-        raise InvalidTargetError(f"Resource not allowed for this client: {unknown[0][:200]}")
+        raise InvalidTargetError(description(f"Resource not allowed for this client: {unknown[0]}"))
     return list(dict.fromkeys(requested)) or list(granted or [])
 
 
@@ -112,6 +106,7 @@ def access_token_issue(
         claims=(context or {}).get("claims"),
         authorization_code=code,
         family=family,
+        resources=list(resources or []),
         sid=(context or {}).get("sid", ""),
         auth_time=(context or {}).get("auth_time"),
         issued_at=issued_at,
@@ -139,6 +134,8 @@ def access_token_lookup(token: str) -> Token | None:
         return None
     if record.user is not None and not record.user.is_active:
         return None
+    if record.resources and access_token_audience() not in record.resources:
+        return None  # a token for another API (RFC 8707) is not one for our userinfo
     if not record.client.is_enabled:
         return None
     return record

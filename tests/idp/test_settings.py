@@ -58,9 +58,24 @@ def test_check_deploy_is_clean_for_an_https_issuer():
         SECRET_KEY=STRONG_KEY,
         IDP_ISSUER="https://id.example.com",
         IDP_KEY_ENCRYPTION_KEYS=FERNET_KEY,
+        REDIS_URL="redis://127.0.0.1:6379/0",
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_requires_redis_for_a_public_issuer():
+    result = run(
+        ["manage.py", "check", "--deploy"],
+        DEBUG="0",
+        SECRET_KEY=STRONG_KEY,
+        IDP_ISSUER="https://id.example.com",
+        IDP_KEY_ENCRYPTION_KEYS=FERNET_KEY,
+        REDIS_URL="",
+    )
+
+    assert result.returncode != 0
+    assert "idp.E004" in result.stderr
 
 
 def test_check_deploy_requires_a_key_encryption_key_for_a_public_issuer():

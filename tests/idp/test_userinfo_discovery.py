@@ -65,14 +65,31 @@ def test_userinfo_claims_follow_scopes(signed_in, rp, rich_user):
     assert "Paris" in info["address"]["formatted"]
 
 
-def test_userinfo_serves_claims_requested_by_name(signed_in, rp):
+def test_userinfo_serves_claims_requested_by_name_within_the_granted_scopes(signed_in, rp):
     claims = json.dumps({"userinfo": {"name": {"essential": True}}})
-    access_token = tokens(signed_in, rp, scope="openid", claims=claims)["access_token"]
+    access_token = tokens(signed_in, rp, scope="openid profile", claims=claims)["access_token"]
 
     info = signed_in.get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {access_token}").json()
 
     assert info["name"] == "Ada Lovelace"
     assert "email" not in info
+
+
+def test_claims_request_never_reaches_beyond_the_consented_scopes(signed_in, rp):
+    """The `claims` parameter picks among consented claims; it cannot add email to a token
+    whose user only consented to `openid` (OIDC Core §5.5, §3.1.2.4)."""
+    claims = json.dumps({"userinfo": {"email": None}, "id_token": {"email": None}})
+    body = tokens(signed_in, rp, scope="openid", claims=claims)
+
+    info = signed_in.get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()
+
+    assert set(info) == {"sub"}
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    id_claims = jwt.decode(body["id_token"], KeySet.import_key_set(
+        signed_in.get("/jwks.json").json())).claims  # fmt: skip
+    assert "email" not in id_claims
 
 
 def test_userinfo_without_token_is_401_with_a_bare_challenge(client):
