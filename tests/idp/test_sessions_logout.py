@@ -427,6 +427,9 @@ def test_logout_token_is_a_valid_signed_jwt(signed_in, receiver, user, settings)
 
 @pytest.mark.django_db(transaction=True)
 def test_slow_rp_never_delays_the_logout_page(user, receiver, settings):
+    # Local mode's delivery thread; the broker path is tested with a real worker in
+    # tests/idp/test_tasks.py.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.IDP_BACKCHANNEL_LOGOUT_RETRY_DELAY = timedelta(milliseconds=50)
     gate = threading.Event()
     rp_receiver = receiver(gate=gate)
@@ -449,6 +452,7 @@ def test_slow_rp_never_delays_the_logout_page(user, receiver, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_rp_that_is_down_gets_its_token_when_back(user, receiver, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.IDP_BACKCHANNEL_LOGOUT_RETRY_DELAY = timedelta(milliseconds=50)
     rp_receiver = receiver(failures=2)
     rp = backchannel_rp(rp_receiver.url)
