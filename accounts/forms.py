@@ -55,3 +55,16 @@ class LoginForm(forms.Form):
     @property
     def non_field_error_list(self) -> list[str]:
         return [str(e) for e in self.non_field_errors()]
+
+
+class ProfileForm(forms.ModelForm):
+    """What a user may change about themselves (email changes need verification)."""
+
+    class Meta:
+        model = User
+        fields = (
+            "given_name", "middle_name", "family_name", "nickname", "preferred_username",
+            "website", "picture", "birthdate", "zoneinfo", "locale", "phone_number",
+            "address_street", "address_locality", "address_region", "address_postal_code",
+            "address_country",
+        )  # fmt: skip

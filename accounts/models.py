@@ -162,3 +162,82 @@ class SSOSession(models.Model):
     @property
     def is_active(self) -> bool:
         return self.ended_at is None
+
+
+class TOTPDevice(models.Model):
+    """An authenticator app (RFC 6238 TOTP). The shared secret is encrypted at rest."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    secret_encrypted = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last time step accepted: a code is good once (RFC 6238 §5.2).
+    last_used_step = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("authenticator app")
+
+    def __str__(self) -> str:
+        return f"authenticator app of {self.user}"
+
+
+class RecoveryCode(models.Model):
+    """A single-use code for when the authenticator is lost; stored as a keyed hash."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user}"
+
+
+class WebAuthnCredential(models.Model):
+    """A passkey or security key (WebAuthn). Only the public key is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    name = models.CharField(max_length=100, default="Passkey")
+    credential_id = models.CharField(max_length=1400, unique=True, help_text="base64url")
+    public_key = models.TextField(help_text="COSE public key, base64url")
+    sign_count = models.BigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    aaguid = models.CharField(max_length=64, blank=True)
+    is_discoverable = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("passkey")
+
+    def __str__(self) -> str:
+        return f"{self.name} of {self.user}"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of a security-relevant action: who, what, when, from where."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    event = models.CharField(max_length=64, db_index=True)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    client_id = models.CharField(max_length=100, blank=True, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("audit event")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.event}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)

@@ -119,6 +119,11 @@ class Client(ClientMixin, models.Model):
     require_pkce = models.BooleanField(
         _("require PKCE"), default=True, help_text=_("Always on for public clients.")
     )
+    require_mfa = models.BooleanField(
+        _("require two-step verification"),
+        default=False,
+        help_text=_("Users must have used a second factor in their session to sign in here."),
+    )
     skip_consent = models.BooleanField(
         _("skip consent"), default=False, help_text=_("For first-party apps only.")
     )

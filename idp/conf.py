@@ -38,6 +38,17 @@ DEFAULTS: dict[str, Any] = {
     "BACKCHANNEL_LOGOUT_ATTEMPTS": 10,
     "BACKCHANNEL_LOGOUT_RETRY_DELAY": timedelta(seconds=5),
     "BACKCHANNEL_LOGOUT_TIMEOUT": timedelta(seconds=5),
+    # --- Account security ---
+    # Audit events older than this are pruned (daily).
+    "AUDIT_RETENTION": timedelta(days=365),
+    # Failed sign-ins (password, code) from one IP for one account before delays start;
+    # delays then double up to the maximum. Per account overall, the limit is far higher,
+    # so an attacker elsewhere cannot lock the real user out.
+    "THROTTLE_ACCOUNT_IP_FREE": 5,
+    "THROTTLE_ACCOUNT_FREE": 100,
+    "THROTTLE_IP_FREE": 200,
+    "THROTTLE_MAX_DELAY": timedelta(minutes=15),
+    "THROTTLE_WINDOW": timedelta(hours=1),
     # --- Client secrets ---
     # Key of the HMAC that client secrets are stored under; empty = derived from SECRET_KEY.
     # Set it explicitly if SECRET_KEY may be rotated, or every client secret stops working.

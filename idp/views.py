@@ -6,6 +6,7 @@ from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth2Error
+from authlib.oidc.core.errors import InteractionRequiredError
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import transaction
 from django.http import (
@@ -23,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from accounts.claims import claims_request_limit, user_claims
+from accounts.mfa import acr_for, mfa_required_for
 from accounts.models import SSOSession
 from accounts.services import SESSION_AUTH_METHODS, SESSION_AUTH_TIME, SESSION_SID, user_logout
 from accounts.sessions import sso_session_add_client, sso_session_of
@@ -166,6 +168,18 @@ def _authorize(
             return HttpResponseRedirect(f"{reverse('accounts:login')}?{urlencode(query)}")
 
         client = grant.client
+        amr = request.session.get(SESSION_AUTH_METHODS) or ["pwd"]
+        if "mfa" not in amr and mfa_required_for(
+            client=client, acr_values=checked.acr_values, claims=checked.claims
+        ):
+            # Step-up (OIDC Core §3.1.2.1 acr_values): a second factor within this session.
+            if "none" in checked.prompts:
+                raise InteractionRequiredError(redirect_uri=redirect_uri)
+            authz.pending_store(pending)
+            next_path = f"{reverse('idp:authorize_continue')}?request={pending.rid}"
+            return HttpResponseRedirect(
+                f"{reverse('accounts:mfa')}?{urlencode({'next': next_path})}"
+            )
         scopes = (oauth_request.scope or "").split()
         if decision == "deny":
             raise AccessDeniedError("The user denied the request.", redirect_uri=redirect_uri)
@@ -190,8 +204,8 @@ def _authorize(
 
         oauth_request.portcullis = {
             "auth_time": request.session.get(SESSION_AUTH_TIME) or int(time.time()),
-            "amr": request.session.get(SESSION_AUTH_METHODS) or ["pwd"],
-            "acr": authz.ACR_PASSWORD,
+            "amr": amr,
+            "acr": acr_for(amr),
             "sid": request.session.get(SESSION_SID, ""),
             # Only the claims the granted scopes cover (§5.5 does not widen consent).
             "claims": claims_request_limit(checked.claims, scopes),

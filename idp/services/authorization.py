@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from django.core.cache import cache
 
+from accounts.mfa import ACR_MFA, ACR_PASSWORD
 from clients.models import Client
 from idp.conf import idp_settings
 from idp.services.consent import consent_covers
@@ -24,9 +25,8 @@ from idp.services.keys import TokenInvalid, jwt_verify
 RESPONSE_MODES = ("query", "fragment", "form_post")
 PROMPTS = {"none", "login", "consent", "select_account"}
 MAX_PARAM_LENGTH = 4096
-# `acr` we assert for a password sign-in; issue #8 adds a multi-factor level.
-ACR_PASSWORD = "urn:portcullis:loa:1"
-ACR_VALUES_SUPPORTED = [ACR_PASSWORD]
+# `acr` we assert: a password alone, or with a second factor (accounts.mfa).
+ACR_VALUES_SUPPORTED = [ACR_PASSWORD, ACR_MFA]
 
 
 class RequestNotSupported(OAuth2Error):
@@ -93,6 +93,7 @@ class Checked:
     hint_subject: str | None
     ui_locales: list[str] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)
+    acr_values: list[str] = field(default_factory=list)
 
 
 # The parameters we act on (OIDC Core §3.1.2.1, RFC 7636, RFC 8707, OAuth 2.0 Form Post);
@@ -195,6 +196,7 @@ def request_check(params: dict[str, str], *, redirect_uri: str) -> Checked:
         hint_subject=hint_subject,
         ui_locales=params.get("ui_locales", "").split(),
         resources=params.get("resource", "").split(),
+        acr_values=params.get("acr_values", "").split(),
     )
 
 

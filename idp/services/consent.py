@@ -31,3 +31,19 @@ def consent_grant(*, user, client: Client, scopes: list[str]) -> Consent:
         " ".join(consent.scopes),
     )
     return consent
+
+
+def consent_revoke(*, user, client_id: str) -> bool:
+    """Forget what the user allowed the app, and revoke the app's refresh tokens for them."""
+    from idp.models import RefreshToken
+    from idp.services.refresh import refresh_family_revoke
+
+    deleted, _ = Consent.objects.filter(user=user, client__client_id=client_id).delete()
+    families = set(
+        RefreshToken.objects.filter(
+            user=user, client__client_id=client_id, revoked_at__isnull=True
+        ).values_list("family", flat=True)
+    )
+    for family in families:
+        refresh_family_revoke(family=family, reason="consent_revoked")
+    return bool(deleted or families)
