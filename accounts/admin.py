@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import SSOSession, User
+from accounts.models import AuditEvent, SSOSession, User
 from accounts.sessions import sso_session_end, sso_sessions_end_for_user
 
 
@@ -111,3 +111,24 @@ class SSOSessionAdmin(admin.ModelAdmin):
         for session in queryset.filter(ended_at__isnull=True):
             sso_session_end(session=session, reason=SSOSession.EndReason.ADMIN)
         self.message_user(request, _("Sessions ended."))
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log: searchable, never editable."""
+
+    list_display = ("at", "event", "user", "actor", "client_id", "ip_address")
+    list_filter = ("event", ("at", admin.DateFieldListFilter))
+    search_fields = ("event", "user__email", "actor__email", "client_id", "ip_address")
+    date_hierarchy = "at"
+    readonly_fields = ("at", "event", "user", "actor", "client_id", "ip_address", "user_agent",
+                       "details")  # fmt: skip
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

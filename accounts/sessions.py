@@ -101,6 +101,9 @@ def sso_session_end(*, session: SSOSession, reason: str) -> SSOSession:
     refresh_tokens_revoke_for_session(sid=locked.sid)
     backchannel_logout_schedule(session=locked)
     logger.info("sso_session_ended user_id=%s sid=%s reason=%s", locked.user_id, locked.sid, reason)
+    from accounts.audit import audit
+
+    audit("session_ended", user=locked.user, reason=reason, sid=locked.sid)
     return locked
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.audit import audit
 from clients.credentials import client_secret_generate
 from clients.models import Client
 from idp.conf import idp_settings
@@ -56,6 +57,7 @@ def client_register(*, client: Client) -> str | None:
         client.secret_set(secret)
     client.save()
     logger.info("client_created client_id=%s type=%s", client.client_id, client.client_type)
+    audit("client_created", client=client, name=client.name, type=client.client_type)
     return secret
 
 
@@ -75,6 +77,7 @@ def client_update(*, client: Client, **attributes: Any) -> Client:
         locked.previous_secret_expires_at = None
     locked.save()
     logger.info("client_updated client_id=%s fields=%s", locked.client_id, ",".join(attributes))
+    audit("client_updated", client=locked, fields=sorted(attributes))
     return locked
 
 
@@ -98,6 +101,7 @@ def client_secret_rotate(*, client: Client, grace: timedelta | None = None) -> s
         ]
     )
     client.refresh_from_db()
+    audit("client_secret_rotated", client=locked, grace_seconds=int(grace.total_seconds()))
     logger.info(
         "client_secret_rotated client_id=%s grace_seconds=%d",
         locked.client_id,
@@ -111,6 +115,7 @@ def client_disable(*, client: Client) -> Client:
     Client.objects.filter(pk=client.pk).update(is_enabled=False)
     client.refresh_from_db()
     logger.info("client_disabled client_id=%s", client.client_id)
+    audit("client_disabled", client=client)
     return client
 
 
@@ -118,6 +123,7 @@ def client_enable(*, client: Client) -> Client:
     Client.objects.filter(pk=client.pk).update(is_enabled=True)
     client.refresh_from_db()
     logger.info("client_enabled client_id=%s", client.client_id)
+    audit("client_enabled", client=client)
     return client
 
 
@@ -125,6 +131,7 @@ def client_delete(*, client: Client) -> None:
     client_id = client.client_id
     client.delete()
     logger.info("client_deleted client_id=%s", client_id)
+    audit("client_deleted", client=client_id)
 
 
 def client_get(client_id: str) -> Client:

@@ -56,6 +56,10 @@ def authorization_code_redeem(*, code: str, client: Client) -> AuthorizationCode
         for family in set(issued.exclude(family="").values_list("family", flat=True)):
             refresh_family_revoke(family=family, reason="code_replay")
         revoked = issued.filter(revoked_at__isnull=True).update(revoked_at=now)
+        from accounts.audit import audit
+
+        audit("authorization_code_replayed", user=replayed.user, client=client,
+              tokens_revoked=revoked)  # fmt: skip
         logger.warning(
             "authorization_code_replayed client_id=%s user_id=%s tokens_revoked=%d",
             client.client_id,

@@ -249,6 +249,9 @@ def signing_key_rotate(
         expired.delete()
         if events:
             _bump_version()
+            from accounts.audit import audit
+
+            audit("signing_keys_rotated", steps=events, forced=force)
     return events
 
 
@@ -307,6 +310,9 @@ def signing_key_revoke(*, kid: str, now: datetime | None = None) -> SigningKey:
         key.private_key_encrypted = ""  # never needed again
         key.save(update_fields=["state", "revoked_at", "private_key_encrypted"])
         logger.warning("signing_key_revoked kid=%s alg=%s", key.kid, key.alg)
+        from accounts.audit import audit
+
+        audit("signing_key_revoked", kid=key.kid, alg=key.alg)
         if was_active:
             _rotate_alg(key.alg, now=now, force=False)
         _bump_version()

@@ -98,6 +98,11 @@ def refresh_family_revoke(*, family: str, reason: str) -> int:
     )
     count = refresh.update(revoked_at=now)
     access = Token.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=now)
+    if reason == "reuse":
+        from accounts.audit import audit
+
+        audit("refresh_token_reuse_detected", user=first.user if first else None,
+              client=first.client if first else None, family=family)  # fmt: skip
     log = logger.warning if reason == "reuse" else logger.info
     log(
         "refresh_token_family_revoked reason=%s family=%s client_id=%s user_id=%s "
