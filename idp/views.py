@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from accounts.audit import audit
 from accounts.claims import claims_request_limit, user_claims
 from accounts.mfa import acr_for, mfa_required_for
 from accounts.models import SSOSession
@@ -182,9 +183,11 @@ def _authorize(
             )
         scopes = (oauth_request.scope or "").split()
         if decision == "deny":
+            audit("consent_denied", request=request, user=user, client=client)
             raise AccessDeniedError("The user denied the request.", redirect_uri=redirect_uri)
         if decision == "approve":
             consent_grant(user=user, client=client, scopes=scopes)
+            audit("consent_given", request=request, user=user, client=client, scopes=scopes)
             pending.consented = True
         if authz.consent_required(
             user=user, client=client, scopes=scopes, checked=checked,
