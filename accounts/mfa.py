@@ -73,13 +73,13 @@ def mfa_clear(request: HttpRequest) -> None:
 
 
 def totp_setup_begin(*, user: User) -> TOTPDevice:
-    """A new, unconfirmed device with a fresh secret (replaces an unconfirmed one)."""
-    TOTPDevice.objects.filter(user=user, confirmed_at__isnull=True).delete()
+    """The user's device being set up: the unconfirmed one from a previous visit (so the QR
+    code they scanned stays valid), or a new one with a fresh secret."""
     device = TOTPDevice.objects.filter(user=user).first()
     if device is not None:
-        return device  # already confirmed: remove it first to set up another
-    return TOTPDevice.objects.create(user=user, secret_encrypted=encrypt(
-        pyotp.random_base32().encode()))  # fmt: skip
+        return device
+    secret = pyotp.random_base32().encode()
+    return TOTPDevice.objects.create(user=user, secret_encrypted=encrypt(secret))
 
 
 def totp_secret(device: TOTPDevice) -> str:

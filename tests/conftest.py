@@ -48,6 +48,22 @@ def user(db):
     return UserFactory()
 
 
+@pytest.fixture
+def signed_in(client, user, password):
+    """The test client, signed in through the login page as `user`."""
+    response = client.post("/login", {"email": user.email, "password": password})
+    assert response.status_code == 302
+    return client
+
+
+@pytest.fixture
+def rp(db):
+    """A confidential relying party that skips consent (tests/idp/conftest.py: make_rp)."""
+    from tests.idp.conftest import make_rp
+
+    return make_rp(skip_consent=True)
+
+
 def pytest_report_header(config) -> list[str]:
     """Say which real services this run uses, so a CI log proves it."""
     database = settings.DATABASES["default"]

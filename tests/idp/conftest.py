@@ -6,8 +6,6 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import pytest
-
 from clients import services as client_services
 
 REDIRECT_URI = "https://rp.example/callback"
@@ -80,18 +78,6 @@ def make_rp(**attributes) -> RP:
     attributes.setdefault("name", "Example RP")
     client, secret = client_services.client_create(**attributes)
     return RP(client=client, secret=secret, redirect_uri=attributes["redirect_uris"][0])
-
-
-@pytest.fixture
-def rp(db) -> RP:
-    return make_rp(skip_consent=True)
-
-
-@pytest.fixture
-def signed_in(client, user, password):
-    response = client.post("/login", {"email": user.email, "password": password})
-    assert response.status_code == 302
-    return client
 
 
 def query_of(location: str) -> dict[str, str]:
