@@ -61,8 +61,8 @@ def mfa_view(request: HttpRequest) -> HttpResponse:
         return redirect(_with_next(reverse("accounts:login"), next_path))
     if not mfa.user_has_mfa(user):
         return redirect(_with_next(reverse("accounts:totp_setup"), next_path))
-    context = {"next": next_path or "", "mfa_user": user,
-               "has_totp": user_has_totp(user)}  # fmt: skip
+    context = {"next": next_path or "", "mfa_user": user, "has_totp": user_has_totp(user),
+               "has_recovery_codes": mfa.recovery_codes_left(user) > 0}  # fmt: skip
     if request.method == "POST":
         ip = request.META.get("REMOTE_ADDR", "")
         verdict = throttle_check(kind="mfa", account=user.email, ip=ip)
@@ -140,7 +140,7 @@ def totp_remove_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["POST"])
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     """New recovery codes (the old ones stop working), shown once."""
-    if not user_has_totp(request.user):
+    if not mfa.user_has_mfa(request.user):
         return redirect("accounts:account")
     codes = mfa.recovery_codes_generate(request=request, user=request.user)
     response = render(request, "accounts/recovery_codes.html", {"codes": codes, "next": ""})
@@ -262,6 +262,7 @@ def account_view(request: HttpRequest) -> HttpResponse:
         {"user": request.user, "sessions": sso_sessions_active(user=request.user),
          "current_sid": current, "has_totp": user_has_totp(request.user),
          "recovery_codes_left": mfa.recovery_codes_left(request.user),
+         "has_mfa": mfa.user_has_mfa(request.user),
          "amr": request.session.get(services.SESSION_AUTH_METHODS, []),
          "consents": Consent.objects.filter(user=request.user).select_related("client")},
     )  # fmt: skip

@@ -340,3 +340,20 @@ def test_profile_edit_changes_the_claims_apps_receive(signed_in, user, rp):
     assert info["given_name"] == "Augusta"
     assert info["name"] == "Augusta King"
     assert info["locale"] == "en-GB"
+
+
+def test_a_passkey_only_user_can_get_and_use_recovery_codes(signed_in, user, client):
+    from accounts.models import WebAuthnCredential
+
+    WebAuthnCredential.objects.create(user=user, credential_id="cred-1", public_key="pk")
+    page = signed_in.post("/account/mfa/recovery-codes")
+    codes = re.findall(r"<li><code>([0-9a-f]{5}-[0-9a-f]{5})</code></li>", page.content.decode())
+    signed_in.post("/logout")
+
+    password_step(client, user)
+    second_step = client.get("/login/mfa")
+    done = client.post("/login/mfa", {"recovery_code": codes[0]})
+
+    assert len(codes) == 10
+    assert "Recovery code" in second_step.content.decode()
+    assert done["Location"] == "/account"
