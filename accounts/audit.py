@@ -43,6 +43,10 @@ def audit(
         client_id=client_id,
         details=details,
     )
+    if event.startswith("login_"):
+        from idp.metrics import logins
+
+        logins.labels(outcome=event.removeprefix("login_")).inc()
     logger.info(
         json.dumps(
             {"event": event, "user_id": getattr(record.user, "pk", None),

@@ -8,4 +8,4 @@ class IdpConfig(AppConfig):
     verbose_name = "Portcullis identity provider"
 
     def ready(self) -> None:
-        from idp import checks  # noqa: F401  (registers the checks)
+        from idp import checks, metrics  # noqa: F401  (registers checks and task signals)

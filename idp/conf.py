@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "BACKCHANNEL_LOGOUT_ATTEMPTS": 10,
     "BACKCHANNEL_LOGOUT_RETRY_DELAY": timedelta(seconds=5),
     "BACKCHANNEL_LOGOUT_TIMEOUT": timedelta(seconds=5),
+    # Bearer token a Prometheus scraper presents at /metrics; empty = private networks only.
+    "METRICS_TOKEN": "",
     # --- Account security ---
     # Audit events older than this are pruned (daily).
     "AUDIT_RETENTION": timedelta(days=365),

@@ -153,7 +153,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         )  # fmt: skip
         token = access_token_issue(
             client=client, user=user, scope=scope, context=context, family=family,
-            resources=resources,
+            resources=resources, grant_type="refresh_token",
         )  # fmt: skip
         token["refresh_token"] = new_refresh
         if "openid" in scope.split():
@@ -185,7 +185,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             else " ".join(s for s in client.scopes if s not in {"openid", "offline_access"})
         )
         resources = resources_resolve(client=client, requested=requested_resources(self.request))
-        return access_token_issue(client=client, user=None, scope=granted, resources=resources)
+        return access_token_issue(client=client, user=None, scope=granted, resources=resources,
+                                  grant_type="client_credentials")  # fmt: skip
 
     def save_token(self, token) -> None:
         """Recorded when issued."""

@@ -1,8 +1,14 @@
 """Response headers that every page carries (Django's SecurityMiddleware sets the rest)."""
 
+import re
+import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+
+from idp.logging import request_id_var
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 # No inline script anywhere, no third-party origin, and no framing (clickjacking): our pages
 # load only their own static files. A view that needs more (the form_post response page)
@@ -38,4 +44,23 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
         )
+        return response
+
+
+class RequestIdMiddleware:
+    """Every request gets an id, in the logs and the X-Request-ID response header; a proxy's
+    X-Request-ID is kept if it looks like one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
         return response

@@ -10,6 +10,7 @@ from django.views.generic import RedirectView
 
 from accounts.services import safe_next_path
 from accounts.views import home_view
+from idp.health import healthz_view, metrics_view, readyz_view
 
 
 @never_cache
@@ -30,6 +31,9 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("clients.urls")),
     path("", include("idp.protocol_urls")),
+    path("healthz", healthz_view, name="healthz"),
+    path("readyz", readyz_view, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}img/portcullis.svg")),
 ]

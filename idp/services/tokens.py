@@ -19,6 +19,7 @@ from accounts.claims import user_claims
 from clients.models import Client
 from idp.conf import idp_settings
 from idp.errors import InvalidTargetError, description
+from idp.metrics import tokens_issued
 from idp.models import AuthorizationCode, Token
 from idp.services.keys import jwt_sign, key_ring
 
@@ -58,6 +59,7 @@ def access_token_issue(
     code: AuthorizationCode | None = None,
     family: str = "",
     resources: list[str] | None = None,
+    grant_type: str = "authorization_code",
 ) -> dict[str, Any]:
     """Create an access token (JWT or opaque, per client) and record it. Returns the token
     response fields of RFC 6749 §5.1. `context` (auth_time, acr, amr, sid, claims) is absent
@@ -112,6 +114,7 @@ def access_token_issue(
         issued_at=issued_at,
         expires_at=issued_at + timedelta(seconds=lifetime),
     )
+    tokens_issued.labels(grant_type=grant_type, client_id=client.client_id).inc()
     response = {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime}
     if scope:
         response["scope"] = scope
