@@ -14,9 +14,10 @@ from idp.services.prune import expired_records_prune
 
 
 @shared_task(name="rotate_signing_keys", acks_late=True)
-def signing_key_rotate_task() -> list[str]:
-    """Do whatever signing-key rotation step is due (idempotent; beat runs it hourly)."""
-    return signing_key_rotate()
+def signing_key_rotate_task(force: bool = False) -> list[str]:
+    """Do whatever signing-key rotation step is due (idempotent; beat runs it hourly), or,
+    with force, promote the next keys now (what `manage.py keys rotate` does)."""
+    return signing_key_rotate(force=force)
 
 
 @shared_task(name="prune_expired_tokens", acks_late=True)
