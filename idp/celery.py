@@ -17,5 +17,6 @@ app.conf.beat_schedule = {
     "rotate-signing-keys": {"task": "rotate_signing_keys", "schedule": 3600.0},
     "prune-expired-tokens": {"task": "prune_expired_tokens", "schedule": 3600.0},
     "expire-sso-sessions": {"task": "expire_sso_sessions", "schedule": 300.0},
+    "resume-logout-deliveries": {"task": "resume_logout_deliveries", "schedule": 60.0},
     "prune-audit-events": {"task": "prune_audit_events", "schedule": 86400.0},
 }

@@ -91,3 +91,30 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
     signing_key_age_update()
     return ExportToDjangoView(request)
+
+
+def server_error_view(request: HttpRequest) -> HttpResponse:
+    """handler500: a database that is down or restarting is a 503 with Retry-After (a load
+    balancer retries elsewhere, a client later), not a 500; anything else is our 500 page."""
+    import sys
+
+    from django.db import InterfaceError, OperationalError
+    from django.template import loader
+
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.error("database_unavailable error=%s", exc.__class__.__name__)
+        wants_json = request.path.startswith(
+            ("/token", "/userinfo", "/introspect", "/revoke", "/register", "/readyz", "/jwks")
+        ) or "application/json" in request.headers.get("Accept", "")
+        if wants_json:
+            response: HttpResponse = JsonResponse(
+                {"error": "temporarily_unavailable",
+                 "error_description": "The service is briefly unavailable; retry shortly."},
+                status=503,
+            )  # fmt: skip
+        else:
+            response = HttpResponse(loader.render_to_string("503.html"), status=503)
+        response["Retry-After"] = "5"
+        return response
+    return HttpResponse(loader.render_to_string("500.html"), status=500)

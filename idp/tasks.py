@@ -7,6 +7,7 @@ from idp.conf import idp_settings
 from idp.services.keys import signing_key_rotate
 from idp.services.logout import (
     backchannel_retry_delay,
+    logout_deliveries_resume,
     logout_delivery_attempt,
     logout_delivery_give_up,
 )
@@ -36,6 +37,12 @@ def backchannel_logout_deliver_task(self, delivery_id: int) -> bool:
         logout_delivery_give_up(delivery_id=delivery_id)
         return False
     raise self.retry(countdown=backchannel_retry_delay(self.request.retries))
+
+
+@shared_task(name="resume_logout_deliveries", acks_late=True)
+def logout_deliveries_resume_task() -> int:
+    """Re-enqueue back-channel logout deliveries stranded by a broker outage."""
+    return logout_deliveries_resume()
 
 
 @shared_task(name="expire_sso_sessions", acks_late=True)

@@ -37,3 +37,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}img/portcullis.svg")),
 ]
+
+handler500 = "idp.health.server_error_view"

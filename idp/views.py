@@ -162,7 +162,7 @@ def _authorize(
             received_at=pending.received_at,
             redirect_uri=redirect_uri,
         ):
-            authz.pending_store(pending)
+            authz.pending_store(request.session, pending)
             query = {"next": f"{reverse('idp:authorize_continue')}?request={pending.rid}"}
             if params.get("login_hint"):
                 query["login_hint"] = params["login_hint"]
@@ -176,7 +176,7 @@ def _authorize(
             # Step-up (OIDC Core §3.1.2.1 acr_values): a second factor within this session.
             if "none" in checked.prompts:
                 raise InteractionRequiredError(redirect_uri=redirect_uri)
-            authz.pending_store(pending)
+            authz.pending_store(request.session, pending)
             next_path = f"{reverse('idp:authorize_continue')}?request={pending.rid}"
             return HttpResponseRedirect(
                 f"{reverse('accounts:mfa')}?{urlencode({'next': next_path})}"
@@ -193,7 +193,7 @@ def _authorize(
             user=user, client=client, scopes=scopes, checked=checked,
             pending_consented=pending.consented, redirect_uri=redirect_uri,
         ):  # fmt: skip
-            authz.pending_store(pending)
+            authz.pending_store(request.session, pending)
             return render(
                 request,
                 "idp/consent.html",
@@ -217,9 +217,9 @@ def _authorize(
         code = grant.create_authorization_response(redirect_uri, user)
         sso_session_add_client(sid=oauth_request.portcullis["sid"], client=client)
     except OAuth2Error as error:
-        authz.pending_discard(pending)
+        authz.pending_discard(request.session, pending)
         return _error_response(request, error, params)
-    authz.pending_discard(pending)
+    authz.pending_discard(request.session, pending)
     fields = [("code", code), ("state", params.get("state", ""))]
     return _respond(request, redirect_uri, fields, checked.response_mode)
 
@@ -241,7 +241,9 @@ def authorize_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def authorize_continue_view(request: HttpRequest) -> HttpResponse:
     """Back from the login page (GET) or the consent form (POST, CSRF-checked)."""
-    pending = authz.pending_load(request.GET.get("request") or request.POST.get("request"))
+    pending = authz.pending_load(
+        request.session, request.GET.get("request") or request.POST.get("request")
+    )
     if pending is None:
         return render(request, "idp/error.html", {"error": "expired", "description": (
             "This sign-in request has expired or was already used. Go back to the app and "

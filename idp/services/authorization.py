@@ -1,8 +1,9 @@
 """The authorization endpoint's decisions (OIDC Core §3.1.2): is the request valid, must
 the user sign in (again), must they consent, or can a code be issued now?
 
-Pending requests are kept server-side in the cache under a random id, so the login page
-gets a short `next` URL instead of the whole request, and any node can continue it.
+Pending requests are kept server-side in the browser's session (database-backed, so any
+node can continue them and a Redis outage loses none) under a random id, so the login page
+gets a short `next` URL instead of the whole request.
 """
 
 import json
@@ -14,7 +15,6 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
-from django.core.cache import cache
 
 from accounts.mfa import ACR_MFA, ACR_PASSWORD
 from clients.models import Client
@@ -57,29 +57,43 @@ def pending_new(params: dict[str, str]) -> PendingRequest:
     )
 
 
-def pending_store(pending: PendingRequest) -> None:
+PENDING_SESSION_KEY = "portcullis_authz"
+MAX_PENDING_PER_SESSION = 10
+
+
+def pending_store(session, pending: PendingRequest) -> None:
     pending.stored = True
-    cache.set(
-        f"idp:authz:{pending.rid}",
-        {"params": pending.params, "received_at": pending.received_at,
-         "consented": pending.consented},
-        timeout=int(idp_settings.AUTHORIZATION_REQUEST_TTL.total_seconds()),
-    )  # fmt: skip
+    entries = {
+        rid: entry
+        for rid, entry in session.get(PENDING_SESSION_KEY, {}).items()
+        if time.time() - entry["received_at"] < _pending_ttl()
+    }
+    entries[pending.rid] = {"params": pending.params, "received_at": pending.received_at,
+                            "consented": pending.consented}  # fmt: skip
+    # Bounded: the oldest requests of a browser are dropped first.
+    newest = sorted(entries.items(), key=lambda item: item[1]["received_at"])
+    session[PENDING_SESSION_KEY] = dict(newest[-MAX_PENDING_PER_SESSION:])
 
 
-def pending_load(rid: str | None) -> PendingRequest | None:
+def _pending_ttl() -> float:
+    return idp_settings.AUTHORIZATION_REQUEST_TTL.total_seconds()
+
+
+def pending_load(session, rid: str | None) -> PendingRequest | None:
     if not rid or not isinstance(rid, str) or len(rid) > 64:
         return None
-    data = cache.get(f"idp:authz:{rid}")
-    if not data:
+    data = session.get(PENDING_SESSION_KEY, {}).get(rid)
+    if not data or time.time() - data["received_at"] >= _pending_ttl():
         return None
     return PendingRequest(rid=rid, stored=True, **data)
 
 
-def pending_discard(pending: PendingRequest) -> None:
+def pending_discard(session, pending: PendingRequest) -> None:
     """A request is answered once: its id cannot be replayed to get a second code."""
     if pending.stored:
-        cache.delete(f"idp:authz:{pending.rid}")
+        entries = dict(session.get(PENDING_SESSION_KEY, {}))
+        if entries.pop(pending.rid, None) is not None:
+            session[PENDING_SESSION_KEY] = entries
 
 
 @dataclass

@@ -6,11 +6,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import SSOSession
@@ -157,7 +159,25 @@ def backchannel_logout_dispatch(delivery_ids: list[int]) -> None:
         thread.start()
         return
     for delivery_id in delivery_ids:
-        backchannel_logout_deliver_task.delay(delivery_id)
+        try:
+            backchannel_logout_deliver_task.delay(delivery_id)
+        except Exception as exc:  # noqa: BLE001  (broker down: the sweeper resends it)
+            logger.warning("backchannel_logout_enqueue_failed delivery_id=%s error=%s",
+                           delivery_id, exc)  # fmt: skip
+
+
+def logout_deliveries_resume(*, older_than_seconds: int = 60) -> int:
+    """Re-enqueue pending deliveries that no worker has touched for a while (the broker was
+    down when they were created, or a worker died): beat runs this every minute."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = LogoutDelivery.objects.filter(status=LogoutDelivery.Status.PENDING).filter(
+        Q(last_attempt_at__isnull=True, created_at__lte=cutoff)
+        | Q(last_attempt_at__lte=cutoff - timedelta(seconds=3600))
+    )
+    ids = list(stale.values_list("pk", flat=True)[:500])
+    if ids:
+        backchannel_logout_dispatch(ids)
+    return len(ids)
 
 
 def _deliver_with_retries(delivery_ids: list[int]) -> None:

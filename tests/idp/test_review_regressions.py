@@ -181,7 +181,7 @@ def test_pending_requests_do_not_store_junk_parameters(client, rp):
     from idp.services.authorization import pending_load
 
     rid = query_of(response["Location"])["next"].split("request=")[1]
-    assert not any(k.startswith("junk") for k in pending_load(rid).params)
+    assert not any(k.startswith("junk") for k in pending_load(client.session, rid).params)
 
 
 def test_oversize_authorization_request_is_refused(client, rp):
