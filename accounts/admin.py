@@ -105,6 +105,9 @@ class SSOSessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # end sessions with the action, so their apps are told
+
     @admin.action(description=_("End selected sessions (the apps are told)"),
                   permissions=["change"])  # fmt: skip
     def end_selected(self, request, queryset):

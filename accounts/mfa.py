@@ -149,16 +149,17 @@ def totp_verify(*, user: User, code: str) -> bool:
 
 def totp_remove(*, request: HttpRequest, user: User) -> None:
     TOTPDevice.objects.filter(user=user).delete()
-    RecoveryCode.objects.filter(user=user).delete()
+    if not user_has_mfa(user):  # a passkey may still be the second step: keep its codes
+        RecoveryCode.objects.filter(user=user).delete()
     audit("mfa_totp_removed", request=request, user=user)
 
 
 # --- recovery codes ---
 
 
-def _code_hash(code: str) -> str:
+def _code_hash(code: str, secret: str | None = None) -> str:
     normalized = code.strip().replace("-", "").replace(" ", "").lower()
-    return salted_hmac("portcullis.recovery", normalized, secret=settings.SECRET_KEY,
+    return salted_hmac("portcullis.recovery", normalized, secret=secret or settings.SECRET_KEY,
                        algorithm="sha256").hexdigest()  # fmt: skip
 
 
@@ -179,14 +180,41 @@ def recovery_codes_generate(*, request: HttpRequest, user: User) -> list[str]:
 def recovery_code_use(*, user: User, code: str) -> bool:
     if not code or len(code) > 40:
         return False
+    # Codes made before a SECRET_KEY rotation still work under SECRET_KEY_FALLBACKS.
+    secrets_in_use = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     used = RecoveryCode.objects.filter(
-        user=user, code_hash=_code_hash(code), used_at__isnull=True
-    ).update(used_at=timezone.now())
-    return used == 1
+        user=user,
+        code_hash__in=[_code_hash(code, s) for s in secrets_in_use],
+        used_at__isnull=True,
+    )[:1]
+    ids = list(used.values_list("pk", flat=True))
+    claimed = RecoveryCode.objects.filter(pk__in=ids, used_at__isnull=True)
+    return claimed.update(used_at=timezone.now()) == 1
 
 
 def recovery_codes_left(user: User) -> int:
     return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+
+
+def second_factor_required(view):
+    """For views that add, remove or mint second factors: a user who has one must have used
+    it in this session, or a stolen password (or one factor) could replace the other."""
+    from functools import wraps
+    from urllib.parse import urlencode
+
+    from django.shortcuts import redirect
+    from django.urls import reverse
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        amr = request.session.get("portcullis_amr", [])
+        if user_has_mfa(request.user) and "mfa" not in amr:
+            target = request.get_full_path() if request.method == "GET" else reverse(
+                "accounts:account")  # fmt: skip
+            return redirect(f"{reverse('accounts:mfa')}?{urlencode({'next': target})}")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def mfa_required_for(*, client, acr_values: list[str], claims: dict | None) -> bool:

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.models import SSOSession
 from accounts.sessions import (
+    SESSION_SID,
     sso_session_end,
     sso_session_is_live,
     sso_session_of,
@@ -24,7 +25,9 @@ class SSOSessionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             session = sso_session_of(request)
-            if session is not None:
+            if session is None and request.session.get(SESSION_SID):
+                logout(request)  # its sign-in session record is gone: so is the sign-in
+            elif session is not None:
                 if sso_session_is_live(session):
                     sso_session_touch(session)
                 else:

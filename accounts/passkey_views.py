@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
-from accounts import passkeys
+from accounts import mfa, passkeys
 from accounts.audit import audit
 from accounts.passkeys import PasskeyError
 from accounts.services import safe_next_path
@@ -77,6 +77,11 @@ def signed_in_json(view: Callable) -> Callable:
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_authenticated:
             return _error(_("Please sign in first."), status=403)
+        if mfa.user_has_mfa(request.user) and "mfa" not in request.session.get(
+            "portcullis_amr", []
+        ):
+            # Adding a factor needs the existing second step first (see second_factor_required).
+            return _error(_("Verify your second step first."), status=403)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -126,6 +131,7 @@ def register_verify_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["POST"])
+@mfa.second_factor_required
 def remove_view(request: HttpRequest, passkey_id: int) -> HttpResponse:
     if passkeys.passkey_remove(request=request, user=request.user, passkey_id=passkey_id):
         messages.success(request, _("The passkey was removed."))

@@ -44,6 +44,10 @@ def user_login(*, request: HttpRequest, user: User, methods: list[str]) -> None:
     """
     previous = sso_session_of(request)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    # Whatever second step was pending in this browser is over.
+    prefixes = ("portcullis_mfa", "portcullis_passkey")
+    for key in [k for k in request.session.keys() if k.startswith(prefixes)]:  # noqa: SIM118
+        del request.session[key]
     if previous is not None and previous.user_id != user.pk:
         # Another account signed in in this browser: its session is over.
         sso_session_end(session=previous, reason=previous.EndReason.LOGOUT)

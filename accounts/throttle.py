@@ -1,16 +1,24 @@
 """Brute-force protection for sign-in and second-factor codes, in the cache (Redis when
 configured). Three counters per attempt: account+IP (tight), account (loose), IP (loose).
-Past its free attempts a counter imposes a delay that doubles with each further failure, up
-to a maximum. The account-wide limit is far above the account+IP one, so an attacker
-hammering from one address is stopped without locking the real user out elsewhere."""
 
+Every attempt is counted atomically *before* the credential is checked (so a burst of
+parallel guesses cannot all pass), and a success takes its count back. Past its free attempts
+a counter imposes a delay that doubles with each further attempt. The account-wide delay is
+capped at a minute: an attacker hammering an account from many addresses slows its owner
+down, but cannot lock them out.
+"""
+
+import contextlib
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
 
 from idp.conf import idp_settings
+
+ACCOUNT_MAX_DELAY = 60
 
 
 @dataclass
@@ -19,42 +27,50 @@ class Verdict:
     retry_after: int = 0
 
 
-def _keys(kind: str, account: str, ip: str) -> list[tuple[str, int]]:
+def _keys(kind: str, account: str, ip: str) -> list[tuple[str, int, int]]:
     account_id = hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
-    return [
-        (f"throttle:{kind}:acct-ip:{account_id}:{ip}", idp_settings.THROTTLE_ACCOUNT_IP_FREE),
-        (f"throttle:{kind}:acct:{account_id}", idp_settings.THROTTLE_ACCOUNT_FREE),
-        (f"throttle:{kind}:ip:{ip}", idp_settings.THROTTLE_IP_FREE),
-    ]
-
-
-def _delay(failures: int, free: int) -> int:
-    if failures < free:
-        return 0
     maximum = int(idp_settings.THROTTLE_MAX_DELAY.total_seconds())
-    return min(2 ** (failures - free), maximum)
+    return [
+        (f"throttle:{kind}:acct-ip:{account_id}:{ip}", idp_settings.THROTTLE_ACCOUNT_IP_FREE,
+         maximum),
+        (f"throttle:{kind}:acct:{account_id}", idp_settings.THROTTLE_ACCOUNT_FREE,
+         min(maximum, ACCOUNT_MAX_DELAY)),
+        (f"throttle:{kind}:ip:{ip}", idp_settings.THROTTLE_IP_FREE, maximum),
+    ]  # fmt: skip
+
+
+def _count(key: str, window: int) -> int:
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr, or the cache is unavailable
+        cache.set(key, 1, timeout=window)
+        return 1
 
 
 def throttle_check(*, kind: str, account: str, ip: str) -> Verdict:
-    """May this attempt be made now?"""
+    """Count this attempt and say whether it may proceed now."""
+    window = int(idp_settings.THROTTLE_WINDOW.total_seconds())
     now = time.time()
-    wait = 0
-    for key, free in _keys(kind, account, ip):
-        state = cache.get(key)
-        if state:
-            failures, last = state
-            wait = max(wait, int(last + _delay(failures, free) - now + 0.999))
-    return Verdict(allowed=wait <= 0, retry_after=max(wait, 0))
+    wait = 0.0
+    for key, free, maximum in _keys(kind, account, ip):
+        attempts = _count(key, window)
+        if attempts > free:
+            last = cache.get(f"{key}:last") or 0
+            delay = min(2 ** (attempts - free - 1), maximum)
+            wait = max(wait, last + delay - now)
+        cache.set(f"{key}:last", now, timeout=window)
+    return Verdict(allowed=wait <= 0, retry_after=max(math.ceil(wait), 0))
 
 
 def throttle_failure(*, kind: str, account: str, ip: str) -> None:
-    window = int(idp_settings.THROTTLE_WINDOW.total_seconds())
-    now = time.time()
-    for key, _free in _keys(kind, account, ip):
-        failures, _last = cache.get(key) or (0, now)
-        cache.set(key, (failures + 1, now), timeout=window)
+    """Nothing more to count: throttle_check() counted the attempt already."""
 
 
 def throttle_success(*, kind: str, account: str, ip: str) -> None:
-    """A success clears this account's counter from this address."""
-    cache.delete(_keys(kind, account, ip)[0][0])
+    """A success takes its attempt back, and clears this account's count from this address."""
+    keys = _keys(kind, account, ip)
+    cache.delete(keys[0][0])
+    for key, _free, _max in keys[1:]:
+        with contextlib.suppress(ValueError):
+            cache.decr(key)

@@ -4,6 +4,8 @@ from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,6 +27,16 @@ from idp.services.logout import frontchannel_logout_urls
 
 def _next_path(request: HttpRequest) -> str | None:
     return services.safe_next_path(request.POST.get("next") or request.GET.get("next"))
+
+
+def _loggable(email: str) -> str:
+    """What was typed in the email field, for the audit log, only if it is an email address:
+    people type passwords into the wrong field."""
+    try:
+        validate_email(email.strip())
+    except ValidationError:
+        return "(not an email address)"
+    return email.strip().lower()
 
 
 def _with_next(url: str, next_path: str | None) -> str:
@@ -96,6 +108,7 @@ def mfa_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+@mfa.second_factor_required
 def totp_setup_view(request: HttpRequest) -> HttpResponse:
     """Enrol an authenticator app: scan the QR code (or type the key), confirm a code, then
     keep the ten recovery codes shown once."""
@@ -128,6 +141,7 @@ def totp_setup_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["POST"])
+@mfa.second_factor_required
 def totp_remove_view(request: HttpRequest) -> HttpResponse:
     mfa.totp_remove(request=request, user=request.user)
     messages.success(request, _("The authenticator app was removed."))
@@ -138,6 +152,7 @@ def totp_remove_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["POST"])
+@mfa.second_factor_required
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     """New recovery codes (the old ones stop working), shown once."""
     if not mfa.user_has_mfa(request.user):
@@ -190,7 +205,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         verdict = throttle_check(kind="login", account=email, ip=ip)
         if not verdict.allowed:
             # Checked before the password, the same way for every email: it reveals nothing.
-            audit("login_throttled", request=request, attempted_email=email)
+            audit("login_throttled", request=request, attempted_email=_loggable(email))
             return _throttled(request, "accounts/login.html", verdict.retry_after,
                               {"form": LoginForm(request, initial={"email": email}),
                                "next": next_path or ""})  # fmt: skip
@@ -207,7 +222,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         throttle_failure(kind="login", account=email, ip=ip)
         services.login_failed_record(request=request)
         audit("login_failed", request=request, user=User.objects.filter(
-            email=email.strip().lower()).first(), attempted_email=email)  # fmt: skip
+            email=email.strip().lower()).first(), attempted_email=_loggable(email))  # fmt: skip
     else:
         if request.user.is_authenticated and next_path is None:
             return redirect("accounts:account")

@@ -402,7 +402,7 @@ def end_session_view(request: HttpRequest) -> HttpResponse:
     ask = logout.end_session_read(params)
     session = sso_session_of(request) if request.user.is_authenticated else None
     location = logout.post_logout_location(ask)
-    if session is None:
+    if not request.user.is_authenticated:
         return logged_out_response(request, ended=None, location=location)
     if logout.end_session_tied(ask, session):
         ended = user_logout(request=request, reason=SSOSession.EndReason.RP_LOGOUT)

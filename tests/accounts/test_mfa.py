@@ -346,6 +346,11 @@ def test_a_passkey_only_user_can_get_and_use_recovery_codes(signed_in, user, cli
     from accounts.models import WebAuthnCredential
 
     WebAuthnCredential.objects.create(user=user, credential_id="cred-1", public_key="pk")
+    blocked = signed_in.post("/account/mfa/recovery-codes")
+    assert blocked["Location"].startswith("/login/mfa")  # one factor cannot mint a second
+    session = signed_in.session
+    session["portcullis_amr"] = ["pwd", "hwk", "mfa"]  # as after the passkey second step
+    session.save()
     page = signed_in.post("/account/mfa/recovery-codes")
     codes = re.findall(r"<li><code>([0-9a-f]{5}-[0-9a-f]{5})</code></li>", page.content.decode())
     signed_in.post("/logout")
@@ -357,3 +362,39 @@ def test_a_passkey_only_user_can_get_and_use_recovery_codes(signed_in, user, cli
     assert len(codes) == 10
     assert "Recovery code" in second_step.content.decode()
     assert done["Location"] == "/account"
+
+
+def test_a_one_factor_session_cannot_remove_or_mint_second_factors(signed_in, user):
+    """Signed in with a password before the authenticator was added elsewhere: this session
+    must verify the second step before it may change the factors (review finding)."""
+    other = Browser()
+    password_step(other, user)
+    enrol(other, user)
+
+    remove = signed_in.post("/account/mfa/totp/remove")
+    mint = signed_in.post("/account/mfa/recovery-codes")
+
+    assert remove["Location"].startswith("/login/mfa")
+    assert mint["Location"].startswith("/login/mfa")
+    assert TOTPDevice.objects.filter(user=user).exists()
+    assert mfa.recovery_codes_left(user) == 10
+
+
+def test_a_pending_second_step_ends_when_someone_else_signs_in(client, user, enrolled):
+    other = UserFactory()
+    password_step(client, user)  # user's second step is now pending in this browser
+
+    password_step(client, other)
+
+    page = client.get("/login/mfa")
+    assert user.email not in page.content.decode()
+
+
+def test_parallel_guesses_are_all_counted():
+    from accounts.throttle import throttle_check
+
+    verdicts = [throttle_check(kind="t", account="a@example.test", ip="192.0.2.9")
+                for _ in range(10)]  # fmt: skip
+
+    assert [v.allowed for v in verdicts[:5]] == [True] * 5
+    assert not any(v.allowed for v in verdicts[6:])

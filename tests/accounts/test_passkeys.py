@@ -44,6 +44,14 @@ MFA_VERIFY = "/login/mfa/passkey/verify"
 FLAG_UP, FLAG_UV, FLAG_AT = 0x01, 0x04, 0x40
 
 
+def sign_in_two_step(client, user) -> None:
+    """A session that has used its second step (changing factors requires one)."""
+    client.force_login(user)
+    session = client.session
+    session["portcullis_amr"] = ["pwd", "otp", "mfa"]
+    session.save()
+
+
 @pytest.fixture(autouse=True)
 def _issuer(settings):
     settings.IDP_ISSUER = ISSUER
@@ -154,7 +162,7 @@ def register(client: Client, authenticator: SoftAuthenticator, name: str = "Lapt
 def enrolled(client):
     """A user with one registered passkey, then signed out; returns (user, authenticator)."""
     user = UserFactory()
-    client.force_login(user)
+    sign_in_two_step(client, user)
     authenticator = SoftAuthenticator()
     assert register(client, authenticator).status_code == 200
     client.logout()
@@ -216,7 +224,7 @@ def test_register_verify_needs_a_signed_in_user(client):
 
 def test_register_options_are_for_this_rp_and_exclude_known_passkeys(client, enrolled):
     user, authenticator = enrolled
-    client.force_login(user)
+    sign_in_two_step(client, user)
 
     options = post_json(client, REGISTER_OPTIONS).json()
 
@@ -231,7 +239,7 @@ def test_register_options_are_for_this_rp_and_exclude_known_passkeys(client, enr
 
 def test_register_stores_the_public_key_and_audits(client):
     user = UserFactory()
-    client.force_login(user)
+    sign_in_two_step(client, user)
     authenticator = SoftAuthenticator()
 
     response = register(client, authenticator, name="  Work   laptop ")
@@ -264,7 +272,7 @@ def test_register_rejects_a_response_to_another_challenge(client):
 
 def test_register_rejects_a_replayed_response(client):
     user = UserFactory()
-    client.force_login(user)
+    sign_in_two_step(client, user)
     options = post_json(client, REGISTER_OPTIONS).json()
     credential = SoftAuthenticator().create(options)
     assert post_json(client, REGISTER_VERIFY, {"credential": credential}).status_code == 200
@@ -301,7 +309,7 @@ def test_register_rejects_another_origin(client):
 
 def test_register_rejects_a_passkey_already_registered(client, enrolled):
     user, authenticator = enrolled
-    client.force_login(user)
+    sign_in_two_step(client, user)
 
     response = register(client, authenticator)
 
@@ -312,7 +320,7 @@ def test_register_rejects_a_passkey_already_registered(client, enrolled):
 def test_register_is_csrf_protected():
     user = UserFactory()
     client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
+    sign_in_two_step(client, user)
 
     response = post_json(client, REGISTER_OPTIONS)
 
@@ -322,7 +330,7 @@ def test_register_is_csrf_protected():
 def test_register_accepts_the_token_rendered_into_the_page():
     user = UserFactory()
     client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
+    sign_in_two_step(client, user)
     page = client.get("/account").content.decode()
     section = page.split("data-passkey-register", 1)[1]
     token = section.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
@@ -337,7 +345,7 @@ def test_register_accepts_the_token_rendered_into_the_page():
 
 def test_account_page_lists_passkeys_with_a_remove_form(client, enrolled):
     user, _authenticator = enrolled
-    client.force_login(user)
+    sign_in_two_step(client, user)
 
     page = client.get("/account").content.decode()
 
@@ -351,7 +359,7 @@ def test_account_page_lists_passkeys_with_a_remove_form(client, enrolled):
 
 def test_remove_deletes_your_own_passkey(client, enrolled):
     user, _authenticator = enrolled
-    client.force_login(user)
+    sign_in_two_step(client, user)
     passkey = WebAuthnCredential.objects.get(user=user)
 
     response = client.post(f"/account/passkeys/{passkey.pk}/remove")
@@ -384,7 +392,7 @@ def test_remove_needs_a_signed_in_user(client, enrolled):
 
 def test_remove_refuses_get(client, enrolled):
     user, _authenticator = enrolled
-    client.force_login(user)
+    sign_in_two_step(client, user)
 
     response = client.get(f"/account/passkeys/{WebAuthnCredential.objects.get().pk}/remove")
 
@@ -778,7 +786,7 @@ def test_mfa_refuses_the_first_factor_passkey_again_without_user_verification(cl
 
 def test_mfa_step_up_for_a_signed_in_user(client, enrolled):
     user, authenticator = enrolled
-    client.force_login(user)
+    sign_in_two_step(client, user)
     session = client.session
     session[SESSION_AUTH_METHODS] = ["pwd"]
     session.save()

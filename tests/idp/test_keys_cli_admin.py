@@ -48,7 +48,7 @@ def test_rotate_promotes_a_new_key_now():
 def test_revoke_by_kid():
     kid = keys.key_ring().active["EdDSA"]
 
-    result = json.loads(run_keys("revoke", kid, "--json"))
+    result = json.loads(run_keys("revoke", "--json", "--", kid))  # a kid may start with "-"
 
     assert result == {"kid": kid, "state": "revoked"}
     assert kid not in {k["kid"] for k in keys.key_ring().jwks["keys"]}

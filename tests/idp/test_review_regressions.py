@@ -169,7 +169,7 @@ def test_registration_metadata_with_control_characters(client, settings):
                            content_type="application/json")  # fmt: skip
 
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_client_metadata"
+    assert response.json()["error"] in {"invalid_client_metadata", "invalid_request"}
 
 
 def test_pending_requests_do_not_store_junk_parameters(client, rp):
@@ -214,3 +214,44 @@ def test_openid_request_without_redirect_uri_is_an_error_page(signed_in, rp):
 
     assert response.status_code == 400
     assert "Location" not in response
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("post", "/login", "email=a%00b%40example.test&password=x"),
+        ("get", "/authorize?client_id=a%00", None),
+        ("get", "/end-session?client_id=a%00", None),
+        ("post", "/token", "grant_type=client_credentials&scope=a%00"),
+        ("post", "/login/passkey/verify", '{"id": "AA\\u0000"}'),
+    ],
+)
+def test_nul_characters_are_a_400_not_a_500(client, method, path, data):
+    kwargs = {}
+    if data is not None:
+        kind = "application/json" if data.startswith("{") else "application/x-www-form-urlencoded"
+        kwargs = {"data": data, "content_type": kind}
+
+    response = getattr(client, method)(path, **kwargs)
+
+    assert response.status_code == 400
+
+
+def test_end_session_for_a_browser_without_a_session_record_asks_then_signs_out(signed_in, user):
+    from accounts.models import SSOSession
+
+    SSOSession.objects.all().delete()  # e.g. removed from the database by hand
+
+    page = signed_in.get("/account")
+    assert page.status_code == 302  # the middleware ends a sign-in whose record is gone
+
+
+def test_end_session_confirmation_for_a_signed_in_browser_without_tracking(client, user):
+    client.force_login(user)  # a session without a sign-in record (no sid)
+
+    page = client.get("/end-session")
+    done = client.post("/end-session/confirm", {"decision": "logout"})
+
+    assert "Sign out of Portcullis?" in page.content.decode()
+    assert done.status_code == 200
+    assert client.get("/account").status_code == 302
