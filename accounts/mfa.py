@@ -226,3 +226,17 @@ def mfa_required_for(*, client, acr_values: list[str], claims: dict | None) -> b
         wanted = acr_claim.get("values") or [acr_claim.get("value")]
         return ACR_MFA in wanted
     return False
+
+
+def totp_secrets_reencrypt() -> int:
+    """Re-encrypt every authenticator secret under the current key-encryption key (part of
+    `manage.py keys reencrypt`, so rotating that key locks no one out)."""
+    from idp.encryption import reencrypt
+
+    count = 0
+    with transaction.atomic():
+        for device in TOTPDevice.objects.select_for_update():
+            device.secret_encrypted = reencrypt(device.secret_encrypted)
+            device.save(update_fields=["secret_encrypted"])
+            count += 1
+    return count

@@ -62,7 +62,7 @@ def test_revoke_unknown_kid_is_a_clear_error():
 def test_reencrypt_reports_its_count():
     keys.key_ring()
 
-    assert "Re-encrypted 3 private key(s)" in run_keys("reencrypt")
+    assert "Re-encrypted 3 private key(s) and 0 authenticator secret(s)" in run_keys("reencrypt")
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ class Command(BaseCommand):
         )
         maintain.add_argument("--json", action="store_true")
         sub.add_parser(
-            "reencrypt", help="Re-encrypt private keys under the first IDP_KEY_ENCRYPTION_KEYS."
+            "reencrypt",
+            help="Re-encrypt private keys and authenticator secrets under the first "
+            "IDP_KEY_ENCRYPTION_KEYS.",
         )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
@@ -61,8 +63,14 @@ class Command(BaseCommand):
                     "are rejected."
                 )
         elif action == "reencrypt":
+            from accounts.mfa import totp_secrets_reencrypt
+
             count = keys.signing_keys_reencrypt()
-            self.stdout.write(f"Re-encrypted {count} private key(s) under the current key.")
+            secrets_count = totp_secrets_reencrypt()
+            self.stdout.write(
+                f"Re-encrypted {count} private key(s) and {secrets_count} authenticator "
+                "secret(s) under the current key."
+            )
 
     def _status(self, as_json: bool) -> None:
         rows = keys.signing_keys_status()
