@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,24 +21,10 @@ import requests
 
 from tests.idp.conftest import pkce_pair
 from tests.idp.test_sessions_logout import Receiver
+from tests.processes import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)  # waiting on other processes, not controlling time
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def status(url: str, **kwargs) -> int:

@@ -3,10 +3,8 @@ in on one node and the app finishes on the other; rotation and revocation are se
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,24 +18,10 @@ from django.db import connection
 
 from tests.factories import PASSWORD, UserFactory
 from tests.idp.conftest import make_rp
+from tests.processes import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)  # waiting on other processes, not controlling time
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def answers(url: str) -> bool:
