@@ -43,7 +43,23 @@ def issuer_https_check(app_configs, **kwargs):
 def key_encryption_check(app_configs, **kwargs):
     """Private signing keys must be encrypted under their own key in production, not one
     derived from SECRET_KEY (a loopback issuer is a local run and is exempt)."""
-    if settings.IDP_KEY_ENCRYPTION_KEYS or settings.ISSUER_IS_LOOPBACK or settings.DEBUG:
+    if settings.IDP_KEY_ENCRYPTION_KEYS:
+        from cryptography.fernet import Fernet
+
+        try:
+            for key in settings.IDP_KEY_ENCRYPTION_KEYS:
+                Fernet(key)
+        except (ValueError, TypeError):
+            return [
+                Error(
+                    "IDP_KEY_ENCRYPTION_KEYS holds a value that is not a Fernet key.",
+                    hint="Each key is 32 url-safe base64-encoded bytes: generate one with "
+                    "Fernet.generate_key().",
+                    id="idp.E005",
+                )
+            ]
+        return []
+    if settings.ISSUER_IS_LOOPBACK or settings.DEBUG:
         return []
     return [
         Error(

@@ -42,6 +42,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = _development_secret_key()
 
+# Previous SECRET_KEYs, still accepted for what they signed (sessions, reset links, recovery
+# codes) while you roll over to a new SECRET_KEY.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
 # --- Issuer: the public URL of this provider, the source of truth for every URL we emit ---
 IDP_ISSUER = env.str("IDP_ISSUER", default="http://127.0.0.1:8000").rstrip("/")
 _issuer = urlsplit(IDP_ISSUER)

@@ -156,3 +156,17 @@ def test_redis_url_set_means_broker_and_redis_cache():
 
     assert eager == "False"
     assert broker == url
+
+
+def test_check_deploy_refuses_a_malformed_key_encryption_key():
+    result = run(
+        ["manage.py", "check", "--deploy"],
+        DEBUG="0",
+        SECRET_KEY=STRONG_KEY,
+        IDP_ISSUER="https://id.example.com",
+        IDP_KEY_ENCRYPTION_KEYS="not-a-fernet-key",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+
+    assert result.returncode != 0
+    assert "idp.E005" in result.stderr
