@@ -1,0 +1,76 @@
+"""Query budgets of the hot paths: structural, not timed. A change that adds a query to the
+token endpoint, userinfo, introspection or a signed-in authorization fails here."""
+
+from urllib.parse import urlencode
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from idp.services import keys
+from tests.idp.conftest import make_rp, query_of
+
+pytestmark = pytest.mark.django_db
+
+# Budgets: the number of SQL statements each request may run, warm (keys parsed, client
+# known). Transaction bookkeeping (SAVEPOINT/RELEASE) is not counted.
+BUDGETS = {
+    # session, user, sign-in session, client, code insert, session-app link (SQLite: 2)
+    "authorize": 7,
+    "token_code": 5,  # client, code claim (UPDATE), code read, refresh token, access token
+    "token_refresh": 5,  # client, refresh token (with user), claim, new refresh, access token
+    "token_client_credentials": 2,  # client, access token
+    "userinfo": 1,  # the token, with its user and client
+    "introspection": 2,  # the calling client, the token with its client and user
+}
+
+
+def counted(run) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    return sum(
+        1 for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    )
+
+
+def form(http, path, data, relying_party):
+    return http.post(path, urlencode(data), content_type="application/x-www-form-urlencoded",
+                     **relying_party.basic_auth())  # fmt: skip
+
+
+@pytest.fixture
+def warm(db):
+    """Keys created and parsed, as in a process that has served a request already."""
+    for alg in ("RS256", "ES256", "EdDSA"):
+        keys.jwt_sign({"warm": True}, alg=alg)
+
+
+def test_hot_paths_stay_within_their_query_budgets(warm, signed_in, rp):
+    api = make_rp(name="API", grant_types=["client_credentials"], response_types=[],
+                  scopes=["profile"], is_resource_server=True)  # fmt: skip
+    rp_http = Client()  # the RP's own HTTP client: no browser cookies
+    signed_in.get("/authorize", rp.authorize_params(scope="openid offline_access"))  # warm
+    params = rp.authorize_params(scope="openid offline_access")  # (sets the PKCE verifier)
+    measured = {}
+    holder = {}
+
+    measured["authorize"] = counted(
+        lambda: holder.update(response=signed_in.get("/authorize", params)))  # fmt: skip
+    code = query_of(holder["response"]["Location"])["code"]
+    measured["token_code"] = counted(
+        lambda: holder.update(tokens=rp.redeem(rp_http, code).json()))  # fmt: skip
+    refresh = {"grant_type": "refresh_token", "refresh_token": holder["tokens"]["refresh_token"]}
+    measured["token_refresh"] = counted(
+        lambda: holder.update(refreshed=form(rp_http, "/token", refresh, rp).json()))  # fmt: skip
+    access = holder["refreshed"]["access_token"]
+    measured["token_client_credentials"] = counted(
+        lambda: form(rp_http, "/token", {"grant_type": "client_credentials"}, api))  # fmt: skip
+    measured["userinfo"] = counted(
+        lambda: rp_http.get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {access}"))  # fmt: skip
+    measured["introspection"] = counted(
+        lambda: form(rp_http, "/introspect", {"token": access}, api))  # fmt: skip
+
+    assert "access_token" in holder["refreshed"]
+    over = {k: (measured[k], BUDGETS[k]) for k in BUDGETS if measured[k] > BUDGETS[k]}
+    assert not over, f"over budget (measured, budget): {over}; all: {measured}"
