@@ -17,24 +17,11 @@ from accounts.password_forms import (
     PasswordResetRequestForm,
     PasswordSetForm,
 )
-from accounts.throttle import Verdict
+from accounts.throttle import throttled_response
 
 
 def _posted(request: HttpRequest):
     return request.POST if request.method == "POST" else None
-
-
-def _throttled(request: HttpRequest, template: str, verdict: Verdict,
-               context: dict) -> HttpResponse:  # fmt: skip
-    """Too many attempts: the page again, HTTP 429, and when to try again."""
-    minutes, seconds = divmod(verdict.retry_after, 60)
-    wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-    context["throttle_message"] = _(
-        "Too many attempts. For your security, please wait %(wait)s before trying again."
-    ) % {"wait": wait}
-    response = render(request, template, context, status=429)
-    response["Retry-After"] = str(verdict.retry_after)
-    return response
 
 
 @csrf_protect
@@ -47,7 +34,9 @@ def password_reset_view(request: HttpRequest) -> HttpResponse:
         verdict = services.password_reset_request(request=request,
                                                   email=form.cleaned_data["email"])  # fmt: skip
         if not verdict.allowed:
-            return _throttled(request, "accounts/password_reset_sent.html", verdict, {})
+            return throttled_response(
+                request, "accounts/password_reset_sent.html", verdict.retry_after, {}
+            )
         return render(request, "accounts/password_reset_sent.html")
     return render(request, "accounts/password_reset.html", {"form": form})
 
@@ -82,7 +71,9 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         verdict = services.password_change_verdict(request=request, user=user)
         if not verdict.allowed:
-            return _throttled(request, "accounts/password_change.html", verdict, {"form": form})
+            return throttled_response(
+                request, "accounts/password_change.html", verdict.retry_after, {"form": form}
+            )
         if form.is_valid():
             services.password_change(request=request, user=user,
                                      password=form.cleaned_data["new_password1"])  # fmt: skip
@@ -107,7 +98,9 @@ def email_change_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         verdict = services.email_change_verdict(request=request, user=user)
         if not verdict.allowed:
-            return _throttled(request, "accounts/email_change.html", verdict, {"form": form})
+            return throttled_response(
+                request, "accounts/email_change.html", verdict.retry_after, {"form": form}
+            )
         if form.is_valid():
             new_email = form.cleaned_data["new_email"]
             services.email_change_request(request=request, user=user, new_email=new_email)

@@ -74,3 +74,18 @@ def throttle_success(*, kind: str, account: str, ip: str) -> None:
     for key, _free, _max in keys[1:]:
         with contextlib.suppress(ValueError):
             cache.decr(key)
+
+
+def throttled_response(request, template: str, retry_after: int, context: dict):
+    """Too many attempts: the page again with a clear message, HTTP 429 and Retry-After."""
+    from django.shortcuts import render
+    from django.utils.translation import gettext as _
+
+    minutes, seconds = divmod(retry_after, 60)
+    wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    context["throttle_message"] = _(
+        "Too many attempts. For your security, please wait %(wait)s before trying again."
+    ) % {"wait": wait}
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response

@@ -20,7 +20,12 @@ from accounts.audit import audit
 from accounts.forms import LoginForm, ProfileForm
 from accounts.models import SSOSession, TOTPDevice, User
 from accounts.sessions import sso_session_end, sso_sessions_active, sso_sessions_end_for_user
-from accounts.throttle import throttle_check, throttle_failure, throttle_success
+from accounts.throttle import (
+    throttle_check,
+    throttle_failure,
+    throttle_success,
+    throttled_response,
+)
 from idp.middleware import DEFAULT_CSP
 from idp.services.logout import frontchannel_logout_urls
 
@@ -41,18 +46,6 @@ def _loggable(email: str) -> str:
 
 def _with_next(url: str, next_path: str | None) -> str:
     return f"{url}?{urlencode({'next': next_path})}" if next_path else url
-
-
-def _throttled(request: HttpRequest, template: str, retry_after: int, context: dict):
-    """Too many failures: a clear page, HTTP 429, and when to try again."""
-    minutes, seconds = divmod(retry_after, 60)
-    wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-    context["throttle_message"] = _(
-        "Too many attempts. For your security, please wait %(wait)s before trying again."
-    ) % {"wait": wait}
-    response = render(request, template, context, status=429)
-    response["Retry-After"] = str(retry_after)
-    return response
 
 
 @sensitive_post_parameters("code", "recovery_code")
@@ -80,7 +73,7 @@ def mfa_view(request: HttpRequest) -> HttpResponse:
         verdict = throttle_check(kind="mfa", account=user.email, ip=ip)
         if not verdict.allowed:
             audit("mfa_throttled", request=request, user=user)
-            return _throttled(request, "accounts/mfa.html", verdict.retry_after, context)
+            return throttled_response(request, "accounts/mfa.html", verdict.retry_after, context)
         recovery = request.POST.get("recovery_code", "").strip()
         code = request.POST.get("code", "")
         if recovery:
@@ -206,7 +199,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if not verdict.allowed:
             # Checked before the password, the same way for every email: it reveals nothing.
             audit("login_throttled", request=request, attempted_email=_loggable(email))
-            return _throttled(request, "accounts/login.html", verdict.retry_after,
+            return throttled_response(request, "accounts/login.html", verdict.retry_after,
                               {"form": LoginForm(request, initial={"email": email}),
                                "next": next_path or ""})  # fmt: skip
         form = LoginForm(request, data=request.POST)

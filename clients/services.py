@@ -112,18 +112,19 @@ def client_secret_rotate(*, client: Client, grace: timedelta | None = None) -> s
 
 def client_disable(*, client: Client) -> Client:
     """Stop new sign-ins and token requests for the client at once."""
-    Client.objects.filter(pk=client.pk).update(is_enabled=False)
-    client.refresh_from_db()
-    logger.info("client_disabled client_id=%s", client.client_id)
-    audit("client_disabled", client=client)
-    return client
+    return _client_set_enabled(client, enabled=False)
 
 
 def client_enable(*, client: Client) -> Client:
-    Client.objects.filter(pk=client.pk).update(is_enabled=True)
+    return _client_set_enabled(client, enabled=True)
+
+
+def _client_set_enabled(client: Client, *, enabled: bool) -> Client:
+    Client.objects.filter(pk=client.pk).update(is_enabled=enabled)
     client.refresh_from_db()
-    logger.info("client_enabled client_id=%s", client.client_id)
-    audit("client_enabled", client=client)
+    event = "client_enabled" if enabled else "client_disabled"
+    logger.info("%s client_id=%s", event, client.client_id)
+    audit(event, client=client)
     return client
 
 
