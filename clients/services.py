@@ -14,6 +14,7 @@ from accounts.audit import audit
 from clients.credentials import client_secret_generate
 from clients.models import Client
 from idp.conf import idp_settings
+from idp.memo import VersionedMemo
 
 logger = logging.getLogger("portcullis.clients")
 
@@ -121,6 +122,7 @@ def client_enable(*, client: Client) -> Client:
 
 def _client_set_enabled(client: Client, *, enabled: bool) -> Client:
     Client.objects.filter(pk=client.pk).update(is_enabled=enabled)
+    client_cache_invalidate()
     client.refresh_from_db()
     event = "client_enabled" if enabled else "client_disabled"
     logger.info("%s client_id=%s", event, client.client_id)
@@ -143,8 +145,27 @@ def client_get(client_id: str) -> Client:
         raise ClientNotFound(client_id) from None
 
 
+# Every OAuth request looks its client up: the lookup is served from a per-process copy
+# (idp/memo.py), dropped whenever any client changes. The copies are shared by requests and
+# must never be modified; services that change a client load their own row.
+_enabled_clients = VersionedMemo("clients:version")
+
+
 def client_get_enabled(client_id: str) -> Client | None:
     """The client an OAuth request names, or None if unknown or disabled."""
     if not isinstance(client_id, str) or not client_id or len(client_id) > 100:
         return None
-    return Client.objects.filter(client_id=client_id, is_enabled=True).first()
+    return _enabled_clients.get(
+        client_id, lambda: Client.objects.filter(client_id=client_id, is_enabled=True).first()
+    )
+
+
+def client_by_pk(pk: int) -> Client | None:
+    """Any client, enabled or not, by primary key, from the same per-process copies: for
+    records that point at their client (tokens), so the lookup costs no join."""
+    return _enabled_clients.get(("pk", pk), lambda: Client.objects.filter(pk=pk).first())
+
+
+def client_cache_invalidate(**kwargs: Any) -> None:
+    """Any change to any client: every process looks clients up afresh (after commit)."""
+    _enabled_clients.invalidate()

@@ -10,7 +10,7 @@ signed out.
 import logging
 import time
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -26,7 +26,29 @@ def _warn(operation: str, exc: Exception) -> None:
         logger.warning("cache_unavailable operation=%s error=%s", operation, exc)
 
 
+class ReusingRedisCacheClient(RedisCacheClient):
+    """Django builds a new `redis.Redis` for every cache operation, and its constructor fills
+    a table of ~300 response callbacks: about 0.4 ms each time on this machine, four times
+    the round trip to Redis itself. A `redis.Redis` is thread-safe over its pool, so one per
+    pool is enough."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, object] = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class ResilientRedisCache(RedisCache):
+    def __init__(self, server, params) -> None:
+        super().__init__(server, params)
+        self._class = ReusingRedisCacheClient
+
     def get(self, key, default=None, version=None):
         try:
             return super().get(key, default, version)

@@ -78,6 +78,11 @@ DEFAULTS: dict[str, Any] = {
     "RSA_KEY_SIZE": 2048,
     # Cache-Control max-age of the JWKS and discovery documents.
     "JWKS_MAX_AGE": timedelta(hours=1),
+    # --- Performance ---
+    # How long a process trusts its in-memory copies of the signing keys and the client
+    # registry before it asks Redis whether another process changed them (idp/memo.py).
+    # A change is seen everywhere within this long; 0 = ask on every request.
+    "LOCAL_CACHE_TTL": timedelta(seconds=1),
 }
 
 

@@ -11,7 +11,12 @@ from idp.grants import TOKEN_ENDPOINT_AUTH_METHODS
 from idp.models import RefreshToken, Token
 from idp.services.keys import key_ring
 from idp.services.refresh import refresh_family_revoke
-from idp.services.tokens import access_token_audience, token_hash
+from idp.services.tokens import (
+    access_token_audience,
+    first_or_none,
+    token_hash,
+    with_cached_client,
+)
 
 
 @dataclass
@@ -57,9 +62,9 @@ def token_find(token: str, hint: str | None) -> Found | None:
     ]  # fmt: skip
     for kind in kinds:
         model = Token if kind == "access_token" else RefreshToken
-        record = model.objects.select_related("client", "user").filter(token_hash=digest).first()
+        record = first_or_none(model.objects.select_related("user").filter(token_hash=digest))
         if record is not None:
-            return Found(kind, record)
+            return Found(kind, with_cached_client(record))
     return None
 
 

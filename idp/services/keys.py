@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import threading
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +29,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from joserfc import jwt
@@ -39,6 +37,7 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 from idp.conf import idp_settings
 from idp.encryption import decrypt, encrypt
+from idp.memo import SharedVersion
 from idp.models import KeyRotationLock, SigningKey
 
 logger = logging.getLogger("portcullis.keys")
@@ -79,21 +78,19 @@ _ring: KeyRing | None = None
 _private_keys: dict[str, Any] = {}
 
 
+_version = SharedVersion(VERSION_CACHE_KEY)
+
+
 def _current_version() -> str:
-    version = cache.get(VERSION_CACHE_KEY)
-    if version is None:
-        # Cache empty (first start, Redis restarted): agree on a fresh version.
-        cache.add(VERSION_CACHE_KEY, uuid.uuid4().hex, timeout=None)
-        version = cache.get(VERSION_CACHE_KEY) or "uncached"
-    return version
+    return _version.get()
 
 
 def _bump_version() -> None:
     """This process reloads the ring at its next use; every other process once the change
-    is committed (a new version in the shared cache)."""
+    is committed (a new version in the shared cache, seen within IDP_LOCAL_CACHE_TTL)."""
     global _ring
     _ring = None
-    transaction.on_commit(lambda: cache.set(VERSION_CACHE_KEY, uuid.uuid4().hex, timeout=None))
+    _version.bump()
 
 
 def _load_ring(version: str) -> KeyRing:
@@ -142,6 +139,7 @@ def key_ring_reset() -> None:
     global _ring
     _ring = None
     _private_keys.clear()
+    _version.forget()
 
 
 # --- generation ---

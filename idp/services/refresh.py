@@ -11,7 +11,7 @@ from django.utils import timezone
 from clients.models import Client
 from idp.conf import idp_settings
 from idp.models import RefreshToken, Token
-from idp.services.tokens import token_hash
+from idp.services.tokens import first_or_none, token_hash
 
 logger = logging.getLogger("portcullis.idp")
 
@@ -61,13 +61,14 @@ def refresh_token_find(*, token: str, client: Client) -> RefreshToken | None:
     too, and the event is logged for the operator."""
     if not isinstance(token, str) or not token or len(token) > 512:
         return None
-    record = (
-        RefreshToken.objects.select_related("user")
-        .filter(token_hash=token_hash(token), client=client)
-        .first()
+    record = first_or_none(
+        RefreshToken.objects.select_related("user").filter(
+            token_hash=token_hash(token), client=client
+        )
     )
     if record is None or record.revoked_at is not None:
         return None
+    record.client = client  # the one that authenticated: no second lookup
     if record.used_at is not None:
         refresh_family_revoke(family=record.family, reason="reuse")
         return None
