@@ -1,0 +1,56 @@
+-- Shared by every scenario: counters, and a JSON summary written by done().
+--
+-- Each wrk thread has its own Lua state; `ok`, `bad` and `flows` are that thread's counters,
+-- collected by done() in the main state through thread:get(). A response that is not what
+-- the scenario expects counts as `bad`, and the orchestrator fails the run on any.
+
+ok, bad, flows = 0, 0, 0
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+-- Lines of a file the orchestrator prepared (tokens, PKCE pairs, users).
+function read_lines(name)
+  local lines = {}
+  local path = os.getenv(name)
+  if path then
+    for line in io.lines(path) do
+      if line ~= "" then table.insert(lines, line) end
+    end
+  end
+  return lines
+end
+
+-- Headers from BENCH_HEADERS: one "Name: value" per line.
+function env_headers()
+  local headers = {}
+  for line in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^\n]+") do
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    if name then headers[name] = value end
+  end
+  return headers
+end
+
+function done(summary, latency, requests)
+  local total_ok, total_bad, total_flows = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    total_ok = total_ok + (thread:get("ok") or 0)
+    total_bad = total_bad + (thread:get("bad") or 0)
+    total_flows = total_flows + (thread:get("flows") or 0)
+  end
+  local e = summary.errors
+  local out = assert(io.open(os.getenv("BENCH_OUT"), "w"))
+  out:write(string.format(
+    '{"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"unexpected":%d},' ..
+    '"ok":%d,"flows":%d,"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout, total_bad,
+    total_ok, total_flows,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+  out:close()
+end
