@@ -319,6 +319,46 @@ class Browser:
 # --- wrk ---
 
 
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds used so far by every process on the machine, summed by process name."""
+    ticks: dict[str, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                head, _, tail = f.read().rpartition(")")
+        except OSError:
+            continue
+        name = head.partition("(")[2]
+        fields = tail.split()
+        ticks[name] = ticks.get(name, 0) + int(fields[11]) + int(fields[12])
+    hz = os.sysconf("SC_CLK_TCK")
+    return {name: t / hz for name, t in ticks.items()}
+
+
+def cpu_groups(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Where the machine's CPU went during a measurement: the web server's processes,
+    PostgreSQL, Redis, wrk, and everything else."""
+    groups: dict[str, float] = {}
+    for name, seconds in after.items():
+        used = seconds - before.get(name, 0.0)
+        if used <= 0:
+            continue
+        if name.startswith(("postgres", "postmaster")):
+            group = "postgres"
+        elif name.startswith("redis"):
+            group = "redis"
+        elif name == "wrk":
+            group = "wrk"
+        elif name.startswith(("granian", "gunicorn", "python")):
+            group = "web"
+        else:
+            group = "other"
+        groups[group] = groups.get(group, 0.0) + used
+    return groups
+
+
 @dataclass
 class Measurement:
     scenario: str
@@ -330,6 +370,7 @@ class Measurement:
     p99_ms: float
     errors: int
     error_detail: dict
+    cpu_ms_per_request: dict = field(default_factory=dict)
     flows: int = 0
     flows_per_s: float = 0.0
     ratio: float | None = None
@@ -359,7 +400,9 @@ def run_wrk(
     # and a second thread would take CPU from the server on a 2-core machine.
     command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
                "-s", str(WRK_DIR / scenario.script), url + scenario.path]  # fmt: skip
+    before = cpu_by_process()
     result = subprocess.run(command, env=env, capture_output=True, text=True)  # noqa: S603
+    cpu = cpu_groups(before, cpu_by_process())
     if result.returncode or not out.exists():
         sys.exit(f"bench: wrk failed for {scenario.name}:\n{result.stdout}\n{result.stderr}")
     data = json.loads(out.read_text())
@@ -375,6 +418,10 @@ def run_wrk(
         p99_ms=round(data["latency_us"]["p99"] / 1000, 2),
         errors=errors,
         error_detail={k: v for k, v in data["errors"].items() if v},
+        cpu_ms_per_request={
+            group: round(seconds * 1000 / max(data["requests"], 1), 3)
+            for group, seconds in sorted(cpu.items())
+        },
     )
     if data["flows"]:
         measurement.flows = data["flows"]
@@ -776,7 +823,8 @@ def main() -> int:
                 log(f"{scenario.name} c={c}: {m.rps:,.0f} req/s"
                     + (f" ({m.flows_per_s:,.0f} flows/s)" if m.flows else "")
                     + f", p50 {m.p50_ms} ms, p99 {m.p99_ms} ms, errors {m.errors}"
-                    + (f" {m.error_detail}" if m.errors else ""))  # fmt: skip
+                    + (f" {m.error_detail}" if m.errors else "")
+                    + f"; CPU ms/request {m.cpu_ms_per_request}")  # fmt: skip
         verified = verify_samples(samples_file, issuer, rp.client_id)
         log(f"verified {verified} sampled ID tokens")
         if any(s.name == "code_flow" for s in scenarios) and not verified:

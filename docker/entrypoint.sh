@@ -3,7 +3,8 @@
 #
 #   entrypoint.sh [--dry-run] ROLE [ARGS...]
 #
-#   web          gunicorn -c docker/gunicorn.conf.py idp.wsgi   (RUN_MIGRATIONS=1: migrate first)
+#   web          granian (WSGI) serving idp.wsgi:application; WEB_SERVER=gunicorn:
+#                gunicorn -c docker/gunicorn.conf.py idp.wsgi   (RUN_MIGRATIONS=1: migrate first)
 #   worker       celery -A idp worker --loglevel $LOG_LEVEL
 #   beat         celery -A idp beat --loglevel $LOG_LEVEL --schedule $BEAT_SCHEDULE_FILE
 #                (exactly one beat per deployment)
@@ -21,7 +22,12 @@
 #   APP_DIR        the project directory (default: the parent of this script's directory)
 #   VENV           virtualenv whose bin/ is searched first for python, gunicorn and celery,
 #                  before PATH (default: /opt/venv)
-#   RUN_MIGRATIONS 1 = `web` runs `manage.py migrate --noinput` before starting gunicorn.
+#   WEB_SERVER     granian (default: measured fastest, see docs/performance.md) or gunicorn
+#   HOST, PORT     where `web` listens (default 0.0.0.0:8000)
+#   WEB_CONCURRENCY  web worker processes (default: two per CPU core)
+#   WEB_THREADS    granian: threads per worker running Django (default 1); GRANIAN_* variables
+#                  reach granian itself (e.g. GRANIAN_LOG_ACCESS_ENABLED=true)
+#   RUN_MIGRATIONS 1 = `web` runs `manage.py migrate --noinput` before starting the server.
 #                  Off by default: with several web replicas, run the `migrate` role once instead.
 #   LOG_LEVEL      celery's --loglevel (default INFO), the same variable Django's logging reads
 #   BEAT_SCHEDULE_FILE  beat's schedule file (default: $IDP_DATA_DIR/celerybeat-schedule, where
@@ -142,12 +148,27 @@ cd "$APP_DIR"
 case $role in
     web)
         python=$(find_tool python python3)
-        gunicorn=$(find_tool gunicorn)
+        case ${WEB_SERVER:-granian} in
+            granian) server=$(find_tool granian) ;;
+            gunicorn) server=$(find_tool gunicorn) ;;
+            *)
+                echo "entrypoint: WEB_SERVER must be granian or gunicorn, not '$WEB_SERVER'" >&2
+                exit 64
+                ;;
+        esac
         if is_true "${RUN_MIGRATIONS:-0}"; then
             run "$python" "$APP_DIR/manage.py" migrate --noinput
         fi
         prometheus_dir reset
-        run_exec "$gunicorn" -c "$APP_DIR/docker/gunicorn.conf.py" "$@" idp.wsgi
+        if [ "${WEB_SERVER:-granian}" = gunicorn ]; then
+            run_exec "$server" -c "$APP_DIR/docker/gunicorn.conf.py" "$@" idp.wsgi
+        fi
+        # granian: HTTP in Rust, Django in WEB_THREADS threads per worker process. Keep its
+        # default backpressure: it bounds *connections* per worker, idle keep-alive included.
+        workers=${WEB_CONCURRENCY:-$(($(nproc 2>/dev/null || echo 1) * 2))}
+        run_exec "$server" --interface wsgi --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
+            --workers "$workers" --blocking-threads "${WEB_THREADS:-1}" --no-ws \
+            --respawn-failed-workers --workers-kill-timeout 20 "$@" idp.wsgi:application
         ;;
     worker)
         celery=$(find_tool celery)

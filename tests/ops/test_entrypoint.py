@@ -56,28 +56,64 @@ def planned(*args: str, **env: str) -> list[tuple[str, list[str]]]:
 
 GUNICORN = [str(BIN / "gunicorn"), "-c", str(ROOT / "docker" / "gunicorn.conf.py")]
 MIGRATE = [PYTHON, MANAGE, "migrate", "--noinput"]
+GRANIAN_APP = "idp.wsgi:application"
+
+
+def granian(workers: str = "4", threads: str = "1", host: str = "0.0.0.0", port: str = "8000"):
+    return [str(BIN / "granian"), "--interface", "wsgi", "--host", host, "--port", port,
+            "--workers", workers, "--blocking-threads", threads, "--no-ws",
+            "--respawn-failed-workers", "--workers-kill-timeout", "20"]  # fmt: skip
 
 
 @pytest.mark.parametrize("args", [("web",), ()], ids=["web", "default"])
-def test_web_execs_gunicorn_with_the_config(args):
-    assert planned(*args) == [("exec", [*GUNICORN, "idp.wsgi"])]
+def test_web_execs_granian_by_default(args):
+    assert planned(*args, WEB_CONCURRENCY="4") == [("exec", [*granian(), GRANIAN_APP])]
 
 
+def test_web_granian_takes_its_settings_from_the_environment():
+    plan = planned("web", WEB_CONCURRENCY="3", WEB_THREADS="2", HOST="127.0.0.1", PORT="9000")
+    assert plan == [("exec", [*granian("3", "2", "127.0.0.1", "9000"), GRANIAN_APP])]
+
+
+def test_web_granian_defaults_to_two_workers_per_core():
+    cores = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout)
+    assert planned("web") == [("exec", [*granian(str(2 * cores)), GRANIAN_APP])]
+
+
+def test_web_server_gunicorn_execs_gunicorn_with_the_config():
+    assert planned("web", WEB_SERVER="gunicorn") == [("exec", [*GUNICORN, "idp.wsgi"])]
+
+
+def test_web_server_must_be_one_we_know():
+    result = entrypoint("web", ENTRYPOINT_DRY_RUN="1", WEB_SERVER="uwsgi")
+    assert result.returncode == 64
+    assert "WEB_SERVER must be granian or gunicorn" in result.stderr
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
 @pytest.mark.parametrize("value", ["1", "true", "yes"])
-def test_web_with_run_migrations_migrates_then_execs_gunicorn(value):
-    assert planned("web", RUN_MIGRATIONS=value) == [
-        ("run", MIGRATE),
-        ("exec", [*GUNICORN, "idp.wsgi"]),
-    ]
+def test_web_with_run_migrations_migrates_then_execs_the_server(value, server):
+    plan = planned("web", RUN_MIGRATIONS=value, WEB_SERVER=server, WEB_CONCURRENCY="4")
+    assert plan[0] == ("run", MIGRATE)
+    assert plan[1][0] == "exec"
+    assert plan[1][1][0] == str(BIN / server)
+    assert len(plan) == 2
 
 
 @pytest.mark.parametrize("value", ["0", "", "no"])
 def test_web_does_not_migrate_unless_asked(value):
-    assert planned("web", RUN_MIGRATIONS=value) == [("exec", [*GUNICORN, "idp.wsgi"])]
+    assert planned("web", RUN_MIGRATIONS=value, WEB_CONCURRENCY="4") == [
+        ("exec", [*granian(), GRANIAN_APP])
+    ]
 
 
-def test_web_passes_extra_gunicorn_options_before_the_app():
-    assert planned("web", "--workers", "3") == [("exec", [*GUNICORN, "--workers", "3", "idp.wsgi"])]
+def test_web_passes_extra_server_options_before_the_app():
+    assert planned("web", "--access-log", WEB_CONCURRENCY="4") == [
+        ("exec", [*granian(), "--access-log", GRANIAN_APP])
+    ]
+    assert planned("web", "--workers", "3", WEB_SERVER="gunicorn") == [
+        ("exec", [*GUNICORN, "--workers", "3", "idp.wsgi"])
+    ]
 
 
 def test_worker_log_level_comes_from_log_level():
@@ -143,8 +179,9 @@ def test_app_dir_can_be_overridden(tmp_path):
 
 
 def test_tools_are_found_on_path_when_the_venv_has_none(tmp_path):
-    plan = planned("web", VENV=str(tmp_path / "no-venv"), PATH=f"{BIN}:/usr/bin:/bin")
-    assert plan == [("exec", [*GUNICORN, "idp.wsgi"])]
+    plan = planned("web", VENV=str(tmp_path / "no-venv"), PATH=f"{BIN}:/usr/bin:/bin",
+                   WEB_CONCURRENCY="4")  # fmt: skip
+    assert plan == [("exec", [*granian(), GRANIAN_APP])]
     missing = entrypoint("worker", ENTRYPOINT_DRY_RUN="1", VENV=str(tmp_path / "no-venv"),
                          PATH="/usr/bin:/bin")  # fmt: skip
     assert missing.returncode == 127
