@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_PORT ?= 8001
 
-.PHONY: run test test-pg e2e lint fmt migrations-check check-deploy install install-dev worker beat clean
+.PHONY: run test test-pg e2e bench bench-smoke lint fmt migrations-check check-deploy install install-dev worker beat clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ test: install-dev
 test-pg: install-dev
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portcullis} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: the benchmark in the production configuration (PostgreSQL, Redis, DEBUG off), about
+## 8 minutes; table and JSON in bench/results/ (see docs/performance.md). BENCH_ARGS adds options.
+bench: install-dev
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+## bench-smoke: every scenario for 2 s each, errors fail it, no speed thresholds (CI)
+bench-smoke: install-dev
+	$(PY) bench/run.py --smoke $(BENCH_ARGS)
 
 e2e: install-dev
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)

@@ -355,6 +355,8 @@ def cpu_groups(before: dict[str, float], after: dict[str, float]) -> dict[str, f
             group = "web"
         else:
             group = "other"
+            if os.environ.get("BENCH_CPU_DEBUG"):
+                print(f"  other: {name} {used:.2f} s", file=sys.stderr)
         groups[group] = groups.get(group, 0.0) + used
     return groups
 

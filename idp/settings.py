@@ -133,6 +133,11 @@ else:
     # Persistent connections: a token request should not pay for a new TCP + auth handshake.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
+        # psycopg sends parameters separately and prepares statements it sees repeatedly,
+        # so PostgreSQL parses and plans each hot query once per connection, not per request.
+        # Off (DATABASE_SERVER_SIDE_BINDING=0) behind a pgbouncer in transaction mode.
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, sessions and the Celery broker; unset means a zero-setup local run ---

@@ -31,6 +31,7 @@ from accounts.services import SESSION_AUTH_METHODS, SESSION_AUTH_TIME, SESSION_S
 from accounts.sessions import sso_session_add_client, sso_session_of
 from accounts.views import logged_out_response
 from idp.conf import idp_settings
+from idp.durability import commit_without_waiting
 from idp.server import AuthorizationRequest, server
 from idp.services import authorization as authz
 from idp.services import logout
@@ -295,6 +296,7 @@ def token_view(request: HttpRequest) -> HttpResponse:
     # One transaction per token request: a refresh token's rotation and a replay's family
     # revocation serialise on the token's row, so no token issued in a race survives.
     with transaction.atomic():
+        commit_without_waiting()  # issuing only; a revocation on the way turns it back on
         return _cors(server.create_token_response(request))
 
 

@@ -4,10 +4,12 @@ import hashlib
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from clients.models import Client
 from idp.conf import idp_settings
+from idp.durability import commit_durably, commit_without_waiting
 from idp.models import AuthorizationCode, Token
 
 logger = logging.getLogger("portcullis.idp")
@@ -22,14 +24,16 @@ def authorization_code_issue(
 ) -> AuthorizationCode:
     """Store a new code (only its hash) with everything the token endpoint will need."""
     now = timezone.now()
-    return AuthorizationCode.objects.create(
-        code_hash=code_hash(code),
-        client=client,
-        user=user,
-        created_at=now,
-        expires_at=now + idp_settings.AUTHORIZATION_CODE_TTL,
-        **fields,
-    )
+    with transaction.atomic():
+        commit_without_waiting()
+        return AuthorizationCode.objects.create(
+            code_hash=code_hash(code),
+            client=client,
+            user=user,
+            created_at=now,
+            expires_at=now + idp_settings.AUTHORIZATION_CODE_TTL,
+            **fields,
+        )
 
 
 def authorization_code_redeem(*, code: str, client: Client) -> AuthorizationCode | None:
@@ -52,6 +56,7 @@ def authorization_code_redeem(*, code: str, client: Client) -> AuthorizationCode
     if replayed is not None:
         from idp.services.refresh import refresh_family_revoke
 
+        commit_durably()
         issued = Token.objects.filter(authorization_code=replayed)
         for family in set(issued.exclude(family="").values_list("family", flat=True)):
             refresh_family_revoke(family=family, reason="code_replay")

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from clients.models import Client
 from idp.conf import idp_settings
+from idp.durability import commit_durably
 from idp.models import RefreshToken, Token
 from idp.services.tokens import first_or_none, token_hash
 
@@ -91,6 +92,7 @@ def refresh_token_claim(*, record: RefreshToken) -> bool:
 @transaction.atomic
 def refresh_family_revoke(*, family: str, reason: str) -> int:
     """Revoke every refresh token of a family and every access token issued with them."""
+    commit_durably()
     now = timezone.now()
     refresh = RefreshToken.objects.filter(family=family, revoked_at__isnull=True)
     first = (

@@ -59,7 +59,7 @@ MIGRATE = [PYTHON, MANAGE, "migrate", "--noinput"]
 GRANIAN_APP = "idp.wsgi:application"
 
 
-def granian(workers: str = "4", threads: str = "1", host: str = "0.0.0.0", port: str = "8000"):
+def granian(workers="4", threads="1", host="0.0.0.0", port="8000"):  # noqa: S104
     return [str(BIN / "granian"), "--interface", "wsgi", "--host", host, "--port", port,
             "--workers", workers, "--blocking-threads", threads, "--no-ws",
             "--respawn-failed-workers", "--workers-kill-timeout", "20"]  # fmt: skip
