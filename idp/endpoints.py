@@ -1,19 +1,22 @@
 """Authlib endpoint subclasses: token revocation (RFC 7009) and introspection (RFC 7662)."""
 
+import contextlib
 from dataclasses import dataclass
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from idp.conf import idp_settings
 from idp.grants import TOKEN_ENDPOINT_AUTH_METHODS
 from idp.models import RefreshToken, Token
 from idp.services.keys import key_ring
+from idp.services.lookups import first_row, with_user
 from idp.services.refresh import refresh_family_revoke
 from idp.services.tokens import (
     access_token_audience,
-    first_or_none,
+    client_token_read,
     token_hash,
     with_cached_client,
 )
@@ -62,10 +65,12 @@ def token_find(token: str, hint: str | None) -> Found | None:
     ]  # fmt: skip
     for kind in kinds:
         model = Token if kind == "access_token" else RefreshToken
-        record = first_or_none(model.objects.select_related("user").filter(token_hash=digest))
+        record = with_user(first_row(model, token_hash=digest))
         if record is not None:
             return Found(kind, with_cached_client(record))
-    return None
+    # Not recorded, and so not revoked: a client_credentials JWT (idp.services.tokens).
+    record = client_token_read(token)
+    return Found("access_token", record) if record is not None else None
 
 
 class RevocationEndpoint(BaseRevocationEndpoint):
@@ -80,6 +85,12 @@ class RevocationEndpoint(BaseRevocationEndpoint):
     def revoke_token(self, token: Found, request) -> None:
         if token.kind == "refresh_token":
             refresh_family_revoke(family=token.record.family, reason="revoked")
+        elif token.record.pk is None:
+            # An unrecorded client_credentials JWT: record it, revoked, so that it stays
+            # inactive here until it expires (pruned with the other expired records).
+            token.record.revoked_at = timezone.now()
+            with contextlib.suppress(IntegrityError), transaction.atomic():
+                token.record.save()  # a concurrent revocation recorded it first
         else:
             Token.objects.filter(pk=token.record.pk, revoked_at__isnull=True).update(
                 revoked_at=timezone.now()

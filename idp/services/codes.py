@@ -11,6 +11,7 @@ from clients.models import Client
 from idp.conf import idp_settings
 from idp.durability import commit_durably, commit_without_waiting
 from idp.models import AuthorizationCode, Token
+from idp.services.lookups import first_row, with_user
 
 logger = logging.getLogger("portcullis.idp")
 
@@ -49,7 +50,7 @@ def authorization_code_redeem(*, code: str, client: Client) -> AuthorizationCode
         code_hash=digest, client=client, used_at__isnull=True, expires_at__gt=now
     ).update(used_at=now)
     if redeemed:
-        return AuthorizationCode.objects.select_related("user").get(code_hash=digest)
+        return with_user(first_row(AuthorizationCode, code_hash=digest))
     replayed = AuthorizationCode.objects.filter(
         code_hash=digest, client=client, used_at__isnull=False
     ).first()

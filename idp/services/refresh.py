@@ -12,7 +12,8 @@ from clients.models import Client
 from idp.conf import idp_settings
 from idp.durability import commit_durably
 from idp.models import RefreshToken, Token
-from idp.services.tokens import first_or_none, token_hash
+from idp.services.lookups import first_row, with_user
+from idp.services.tokens import token_hash
 
 logger = logging.getLogger("portcullis.idp")
 
@@ -62,11 +63,7 @@ def refresh_token_find(*, token: str, client: Client) -> RefreshToken | None:
     too, and the event is logged for the operator."""
     if not isinstance(token, str) or not token or len(token) > 512:
         return None
-    record = first_or_none(
-        RefreshToken.objects.select_related("user").filter(
-            token_hash=token_hash(token), client=client
-        )
-    )
+    record = with_user(first_row(RefreshToken, token_hash=token_hash(token), client_id=client.pk))
     if record is None or record.revoked_at is not None:
         return None
     record.client = client  # the one that authenticated: no second lookup

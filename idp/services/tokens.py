@@ -1,8 +1,16 @@
 """Access tokens and ID tokens: issue, store (hashed), look up.
 
 JWT access tokens follow RFC 9068 (typ at+jwt). Nothing secret or personal beyond `sub` goes
-into a token payload. Every access token is also recorded (SHA-256 of the token string), so
-our own endpoints can honour revocation; resource servers verify JWTs on their own.
+into a token payload. Access tokens issued for a user, and opaque ones, are also recorded
+(SHA-256 of the token string), so our own endpoints can honour revocation; resource servers
+verify JWTs on their own.
+
+A JWT access token from the client_credentials grant is not recorded when issued: it carries
+everything introspection reports, and it belongs to no user, session or refresh family that
+could revoke it in bulk. Our endpoints verify it like a resource server would
+(`client_token_read`), and revoking one records it, revoked (a tombstone, by hash), until it
+expires. Service clients issue tokens the fastest and the most often; this keeps a write and
+its commit out of every such request.
 """
 
 import hashlib
@@ -13,27 +21,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oidc.core.util import create_half_hash
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.claims import user_claims
 from clients.models import Client
-from clients.services import client_by_pk
+from clients.services import client_by_pk, client_get_enabled
 from idp.conf import idp_settings
 from idp.errors import InvalidTargetError, description
 from idp.metrics import tokens_issued
 from idp.models import AuthorizationCode, Token
-from idp.services.keys import jwt_sign, key_ring
+from idp.services.keys import TokenInvalid, jwt_sign, jwt_verify, key_ring
+from idp.services.lookups import first_row, with_user
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def first_or_none(queryset: QuerySet) -> Any:
-    """The first row of a lookup by a unique column, or None. Unlike QuerySet.first(), no
-    ORDER BY: compiling one costs more than the query itself on the hot paths."""
-    return next(iter(queryset[:1]), None)
 
 
 def with_cached_client(record: Any) -> Any:
@@ -78,9 +80,10 @@ def access_token_issue(
     resources: list[str] | None = None,
     grant_type: str = "authorization_code",
 ) -> dict[str, Any]:
-    """Create an access token (JWT or opaque, per client) and record it. Returns the token
-    response fields of RFC 6749 §5.1. `context` (auth_time, acr, amr, sid, claims) is absent
-    for client_credentials."""
+    """Create an access token (JWT or opaque, per client) and record it, unless it is a
+    client_credentials JWT (see the module docstring). Returns the token response fields of
+    RFC 6749 §5.1. `context` (auth_time, acr, amr, sid, claims) is absent for
+    client_credentials."""
     now = int(time.time())
     lifetime = int(client.access_token_ttl.total_seconds())
     jti = uuid.uuid4().hex
@@ -114,6 +117,12 @@ def access_token_issue(
         token_format = Token.Format.OPAQUE
 
     issued_at = datetime.fromtimestamp(now, tz=UTC)
+    tokens_issued.labels(grant_type=grant_type, client_id=client.client_id).inc()
+    response = {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime}
+    if scope:
+        response["scope"] = scope
+    if grant_type == "client_credentials" and user is None and token_format == Token.Format.JWT:
+        return response  # self-contained: see client_token_read()
     Token.objects.create(
         token_hash=token_hash(access_token),
         format=token_format,
@@ -131,11 +140,48 @@ def access_token_issue(
         issued_at=issued_at,
         expires_at=issued_at + timedelta(seconds=lifetime),
     )
-    tokens_issued.labels(grant_type=grant_type, client_id=client.client_id).inc()
-    response = {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime}
-    if scope:
-        response["scope"] = scope
     return response
+
+
+def client_token_read(token: str) -> Token | None:
+    """An unrecorded client_credentials JWT we issued, as an unsaved Token record; None for
+    anything else (RFC 9068 §4: signature by a published key of ours, typ, iss, exp; then the
+    client must still exist and be enabled). Whether it was revoked is the caller's lookup
+    of a recorded row with the same hash, made before this."""
+    try:
+        header, claims = jwt_verify(token, typ="at+jwt")
+    except TokenInvalid:
+        return None
+    client_id = claims.get("client_id")
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if (
+        claims.get("iss") != idp_settings.ISSUER
+        or not isinstance(client_id, str)
+        or claims.get("sub") != client_id
+        or "auth_time" in claims  # a user's token: those are always recorded
+        or not isinstance(exp, int)
+        or not isinstance(iat, int)
+        or exp <= time.time()
+    ):
+        return None
+    client = client_get_enabled(client_id)
+    if client is None:
+        return None
+    aud = claims.get("aud")
+    resources = [] if aud == access_token_audience() else aud if isinstance(aud, list) else [aud]
+    record = Token(
+        token_hash=token_hash(token),
+        format=Token.Format.JWT,
+        jti=str(claims.get("jti") or ""),
+        kid=str(header.get("kid") or ""),
+        user=None,
+        scope=str(claims.get("scope") or ""),
+        resources=[str(r) for r in resources],
+        issued_at=datetime.fromtimestamp(iat, tz=UTC),
+        expires_at=datetime.fromtimestamp(exp, tz=UTC),
+    )
+    record.client = client
+    return record
 
 
 def access_token_lookup(token: str) -> Token | None:
@@ -143,11 +189,7 @@ def access_token_lookup(token: str) -> Token | None:
     expired, revoked, or signed by a key that is no longer published (revoked)."""
     if not isinstance(token, str) or not token or len(token) > 8192:
         return None
-    record = first_or_none(
-        Token.objects.select_related("user").filter(
-            token_hash=token_hash(token), revoked_at__isnull=True
-        )
-    )
+    record = with_user(first_row(Token, {"revoked_at__isnull": True}, token_hash=token_hash(token)))
     if record is None or record.expires_at <= timezone.now():
         return None
     if record.format == Token.Format.JWT and record.kid not in key_ring().alg_by_kid:

@@ -456,3 +456,68 @@ def test_authorization_request_for_a_foreign_resource_is_redirected_invalid_targ
     response = signed_in.get("/authorize", app.authorize_params(resource=BILLING))
 
     assert query_of(response["Location"])["error"] == "invalid_target"
+
+
+# --- client_credentials JWTs are not recorded (idp.services.tokens) ---
+
+
+@pytest.fixture
+def service_token(client, service) -> str:
+    response = form_post(client, "/token", {"grant_type": "client_credentials"}, service)
+    return response.json()["access_token"]
+
+
+def test_client_credentials_jwt_is_not_stored_but_introspects(client, service, service_token, api):
+    assert not Token.objects.exists()
+
+    info = introspect(client, api, service_token)
+
+    assert info["active"] is True
+    assert info["client_id"] == service.client_id
+    assert info["sub"] == service.client_id
+    assert info["scope"] == "profile email"
+    assert info["token_type"] == "Bearer"
+    assert info["exp"] > info["iat"]
+    assert info["jti"]
+
+
+def test_revoking_an_unrecorded_client_credentials_jwt(client, service, service_token, api):
+    response = form_post(client, "/revoke", {"token": service_token}, service)
+
+    assert response.status_code == 200
+    stored = Token.objects.get()
+    assert stored.revoked_at is not None
+    assert stored.token_hash != service_token  # a hash, never the token
+    assert introspect(client, api, service_token) == {"active": False}
+    again = form_post(client, "/revoke", {"token": service_token}, service)
+    assert again.status_code == 200
+    assert Token.objects.count() == 1
+
+
+def test_another_client_cannot_revoke_a_client_credentials_jwt(
+    client, service, service_token, api, offline_rp
+):
+    form_post(client, "/revoke", {"token": service_token}, offline_rp)
+
+    assert introspect(client, api, service_token)["active"] is True
+
+
+def test_client_credentials_jwt_of_a_disabled_client_is_inactive(
+    client, service, service_token, api
+):
+    from clients.services import client_disable
+
+    client_disable(client=service.client)
+
+    assert introspect(client, api, service_token) == {"active": False}
+
+
+def test_expired_client_credentials_jwt_is_inactive(client, service, service_token, api):
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        assert introspect(client, api, service_token) == {"active": False}
+
+
+def test_client_credentials_jwt_is_not_a_userinfo_token(client, service_token):
+    response = client.get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {service_token}")
+
+    assert response.status_code == 401
