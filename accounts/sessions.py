@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import SSOSession, User
 from idp.conf import idp_settings
+from idp.services.lookups import first_row
 
 logger = logging.getLogger("portcullis.accounts")
 
@@ -50,7 +51,7 @@ def sso_session_of(request: HttpRequest) -> SSOSession | None:
     sid = request.session.get(SESSION_SID) if hasattr(request, "session") else None
     if not sid:
         return None
-    return SSOSession.objects.filter(sid=sid).first()
+    return first_row(SSOSession, sid=sid)
 
 
 def sso_session_is_live(session: SSOSession, *, now=None) -> bool:
@@ -72,9 +73,14 @@ def sso_session_add_client(*, sid: str, client) -> None:
     """Remember that `client` received tokens in this session (to be told at logout)."""
     if not sid:
         return
-    session = SSOSession.objects.filter(sid=sid, ended_at__isnull=True).only("pk").first()
+    session = first_row(SSOSession, {"ended_at__isnull": True}, sid=sid)
     if session is not None:
-        session.clients.add(client)
+        # One INSERT ... ON CONFLICT DO NOTHING (the pair is unique), instead of add()'s
+        # SELECT of the existing links first: the app is usually linked already.
+        link = SSOSession.clients.through
+        link.objects.bulk_create(
+            [link(ssosession_id=session.pk, client_id=client.pk)], ignore_conflicts=True
+        )
 
 
 def _delete_browser_session(session_key: str) -> None:

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from clients.models import Client
 from idp.models import Consent
+from idp.services.lookups import first_row
 
 logger = logging.getLogger("portcullis.idp")
 
@@ -14,7 +15,9 @@ def consent_covers(*, user, client: Client, scopes: list[str]) -> bool:
     """Has the user already allowed at least these scopes for this app?"""
     if client.skip_consent:
         return True
-    consent = Consent.objects.filter(user=user, client=client).only("scopes").first()
+    if user is None or user.pk is None:
+        return False
+    consent = first_row(Consent, user_id=user.pk, client_id=client.pk)
     return consent is not None and set(scopes) <= set(consent.scopes)
 
 
