@@ -5,8 +5,8 @@ Issuing a token is the hot path, and on PostgreSQL most of its cost is the commi
 small machine). A transaction that only issues credentials may skip that wait
 (`synchronous_commit = off` for that transaction alone, IDP_ASYNC_TOKEN_COMMIT): nothing is
 ever corrupted, but a PostgreSQL crash can forget the last fraction of a second of such
-transactions. What is forgotten fails closed: tokens and codes issued in that window are
-unknown afterwards (introspection and userinfo refuse them, the RP signs the user in again);
+transactions. What is forgotten fails closed: tokens issued in that window are unknown
+afterwards (introspection and userinfo refuse them, the RP signs the user in again);
 a code or refresh token redeemed in that window could be redeemed once more.
 
 Anything that takes access away - a revocation, a replay's family revocation, a sign-out, an

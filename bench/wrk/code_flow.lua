@@ -6,11 +6,7 @@
 -- orchestrator to verify its signature and claims.
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
-local pkce = {}
-for _, line in ipairs(read_lines("BENCH_PKCE")) do
-  local verifier, challenge = line:match("^(%S+)%s+(%S+)$")
-  table.insert(pkce, { verifier, challenge })
-end
+local pkce = read_pairs("BENCH_PKCE")  -- { verifier, challenge }
 local authorize_path = os.getenv("BENCH_AUTHORIZE_PATH")
 local redirect_uri = os.getenv("BENCH_REDIRECT_URI_ENCODED")
 local authorize_headers = { ["Cookie"] = os.getenv("BENCH_COOKIE") }

@@ -24,6 +24,16 @@ function read_lines(name)
   return lines
 end
 
+-- Lines of two space-separated fields ("verifier challenge", "email password"), as pairs.
+function read_pairs(name)
+  local pairs_ = {}
+  for _, line in ipairs(read_lines(name)) do
+    local first, second = line:match("^(%S+)%s+(%S+)$")
+    table.insert(pairs_, { first, second })
+  end
+  return pairs_
+end
+
 -- Headers from BENCH_HEADERS: one "Name: value" per line.
 function env_headers()
   local headers = {}

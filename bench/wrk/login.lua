@@ -3,11 +3,7 @@
 -- address (which the brute-force throttle would rightly slow down). A success is a 302.
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
-local users = {}
-for _, line in ipairs(read_lines("BENCH_USERS")) do
-  local email, password = line:match("^(%S+)%s+(%S+)$")
-  table.insert(users, { email, password })
-end
+local users = read_pairs("BENCH_USERS")  -- { email, password }
 local headers = env_headers()
 headers["Content-Type"] = "application/x-www-form-urlencoded"
 local csrf = os.getenv("BENCH_CSRF_TOKEN")

@@ -4,12 +4,11 @@ import hashlib
 import logging
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from clients.models import Client
 from idp.conf import idp_settings
-from idp.durability import commit_durably, commit_without_waiting
+from idp.durability import commit_durably
 from idp.models import AuthorizationCode, Token
 from idp.services.lookups import first_row, with_user
 
@@ -25,16 +24,16 @@ def authorization_code_issue(
 ) -> AuthorizationCode:
     """Store a new code (only its hash) with everything the token endpoint will need."""
     now = timezone.now()
-    with transaction.atomic():
-        commit_without_waiting()
-        return AuthorizationCode.objects.create(
-            code_hash=code_hash(code),
-            client=client,
-            user=user,
-            created_at=now,
-            expires_at=now + idp_settings.AUTHORIZATION_CODE_TTL,
-            **fields,
-        )
+    # One autocommitted INSERT, durable: skipping the flush here (a transaction and a SET
+    # LOCAL around it) cost as many round trips as it saved, measured with make bench.
+    return AuthorizationCode.objects.create(
+        code_hash=code_hash(code),
+        client=client,
+        user=user,
+        created_at=now,
+        expires_at=now + idp_settings.AUTHORIZATION_CODE_TTL,
+        **fields,
+    )
 
 
 def authorization_code_redeem(*, code: str, client: Client) -> AuthorizationCode | None:

@@ -81,10 +81,6 @@ _private_keys: dict[str, Any] = {}
 _version = SharedVersion(VERSION_CACHE_KEY)
 
 
-def _current_version() -> str:
-    return _version.get()
-
-
 def _bump_version() -> None:
     """This process reloads the ring at its next use; every other process once the change
     is committed (a new version in the shared cache, seen within IDP_LOCAL_CACHE_TTL)."""
@@ -120,7 +116,7 @@ def key_ring() -> KeyRing:
     step.
     """
     global _ring
-    version = _current_version()
+    version = _version.get()
     ring = _ring
     if ring is not None and ring.version == version:
         return ring
@@ -128,7 +124,7 @@ def key_ring() -> KeyRing:
         ring = _load_ring(version)
         if any(alg not in ring.active for alg in idp_settings.SIGNING_ALGS):
             signing_key_rotate()
-            version = _current_version()
+            version = _version.get()
             ring = _load_ring(version)
         _ring = ring
     return ring

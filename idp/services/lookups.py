@@ -9,6 +9,7 @@ every field's converters; only the compiler is skipped.
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Model
 
 _compiled: dict[tuple, str] = {}
@@ -40,8 +41,6 @@ def with_user(record: Any) -> Any:
     """Attach the record's user (if it has one) with a second compiled lookup, instead of
     a join the ORM would compile anew on every request."""
     if record is not None and record.user_id is not None:
-        from django.contrib.auth import get_user_model
-
         user = first_row(get_user_model(), pk=record.user_id)
         if user is not None:
             record.user = user

@@ -521,3 +521,33 @@ def test_client_credentials_jwt_is_not_a_userinfo_token(client, service_token):
     response = client.get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {service_token}")
 
     assert response.status_code == 401
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        # alg none, a client_credentials-shaped payload: never accepted.
+        _b64(b'{"alg":"none","typ":"at+jwt"}') + "." + _b64(b'{"sub":"c","client_id":"c"}') + ".",
+        # well-formed but signed by nobody we know
+        _b64(b'{"alg":"RS256","typ":"at+jwt","kid":"nope"}') + "." + _b64(b"{}") + "." + "A" * 40,
+        "a.b.c",
+        "\u00e9t\u00e9.\ufffd.\x7f",
+    ],
+)
+def test_forged_jwts_are_inactive_and_revoking_them_stores_nothing(client, service, api, forged):
+    assert introspect(client, api, forged) == {"active": False}
+
+    response = form_post(client, "/revoke", {"token": forged}, service)
+
+    assert response.status_code == 200
+    assert not Token.objects.exists()
+
+
+def test_an_id_token_is_not_a_client_credentials_access_token(signed_in, offline_rp, api):
+    body = first_tokens(signed_in, offline_rp)
+
+    assert introspect(signed_in, api, body["id_token"]) == {"active": False}
