@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from django.contrib.auth import logout
+from django.contrib.auth import BACKEND_SESSION_KEY, logout
 from django.http import HttpRequest, HttpResponse
 
 from accounts.models import SSOSession
@@ -14,6 +14,9 @@ from accounts.sessions import (
     sso_session_touch,
 )
 
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+USER_BACKEND = "accounts.backends.UserBackend"
+
 
 class SSOSessionMiddleware:
     """A browser whose sign-in session has ended (signed out elsewhere, ended by the user
@@ -23,6 +26,10 @@ class SSOSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.sso_session = None  # the live sign-in session, for the views that need it
+        if request.session.get(BACKEND_SESSION_KEY) == MODEL_BACKEND:
+            # Signed in before accounts.backends.UserBackend: the same backend, renamed.
+            request.session[BACKEND_SESSION_KEY] = USER_BACKEND
         if request.user.is_authenticated:
             session = sso_session_of(request)
             if session is None and request.session.get(SESSION_SID):
@@ -30,6 +37,7 @@ class SSOSessionMiddleware:
             elif session is not None:
                 if sso_session_is_live(session):
                     sso_session_touch(session)
+                    request.sso_session = session
                 else:
                     if session.ended_at is None:
                         sso_session_end(session=session, reason=SSOSession.EndReason.EXPIRED)

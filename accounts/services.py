@@ -43,7 +43,7 @@ def user_login(*, request: HttpRequest, user: User, methods: list[str]) -> None:
     token. We also record when and how the user authenticated, for auth_time and amr.
     """
     previous = sso_session_of(request)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend="accounts.backends.UserBackend")
     # Whatever second step was pending in this browser is over.
     prefixes = ("portcullis_mfa", "portcullis_passkey")
     for key in [k for k in request.session.keys() if k.startswith(prefixes)]:  # noqa: SIM118

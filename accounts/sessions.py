@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import SSOSession, User
 from idp.conf import idp_settings
-from idp.services.lookups import first_row
+from idp.services.compiled import first_row, insert_row, update_rows
 
 logger = logging.getLogger("portcullis.accounts")
 
@@ -66,21 +66,21 @@ def sso_session_is_live(session: SSOSession, *, now=None) -> bool:
 def sso_session_touch(session: SSOSession, *, now=None) -> None:
     now = now or timezone.now()
     if (now - session.last_seen_at).total_seconds() >= TOUCH_INTERVAL_SECONDS:
-        SSOSession.objects.filter(pk=session.pk).update(last_seen_at=now)
+        update_rows(SSOSession, values={"last_seen_at": now}, pk=session.pk)
 
 
-def sso_session_add_client(*, sid: str, client) -> None:
-    """Remember that `client` received tokens in this session (to be told at logout)."""
+def sso_session_add_client(*, sid: str, client, session: SSOSession | None = None) -> None:
+    """Remember that `client` received tokens in this session (to be told at logout).
+    `session` is the request's own, if already loaded (SSOSessionMiddleware)."""
     if not sid:
         return
-    session = first_row(SSOSession, {"ended_at__isnull": True}, sid=sid)
+    if session is None or session.sid != sid or session.ended_at is not None:
+        session = first_row(SSOSession, {"ended_at__isnull": True}, sid=sid)
     if session is not None:
         # One INSERT ... ON CONFLICT DO NOTHING (the pair is unique), instead of add()'s
         # SELECT of the existing links first: the app is usually linked already.
         link = SSOSession.clients.through
-        link.objects.bulk_create(
-            [link(ssosession_id=session.pk, client_id=client.pk)], ignore_conflicts=True
-        )
+        insert_row(link(ssosession_id=session.pk, client_id=client.pk), ignore_conflicts=True)
 
 
 def _delete_browser_session(session_key: str) -> None:

@@ -11,8 +11,8 @@ from django.utils import timezone
 from idp.conf import idp_settings
 from idp.grants import TOKEN_ENDPOINT_AUTH_METHODS
 from idp.models import RefreshToken, Token
+from idp.services.compiled import first_row
 from idp.services.keys import key_ring
-from idp.services.lookups import first_row, with_user
 from idp.services.refresh import refresh_family_revoke
 from idp.services.tokens import (
     access_token_audience,
@@ -65,7 +65,7 @@ def token_find(token: str, hint: str | None) -> Found | None:
     ]  # fmt: skip
     for kind in kinds:
         model = Token if kind == "access_token" else RefreshToken
-        record = with_user(first_row(model, token_hash=digest))
+        record = first_row(model, related=("user",), token_hash=digest)
         if record is not None:
             return Found(kind, with_cached_client(record))
     # Not recorded, and so not revoked: a client_credentials JWT (idp.services.tokens).

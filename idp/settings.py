@@ -97,6 +97,10 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
+# ModelBackend with a compiled per-request user lookup (accounts/backends.py). One backend:
+# a failed sign-in runs the password hasher once.
+AUTHENTICATION_BACKENDS = ["accounts.backends.UserBackend"]
+
 ROOT_URLCONF = "idp.urls"
 WSGI_APPLICATION = "idp.wsgi.application"
 ASGI_APPLICATION = "idp.asgi.application"
@@ -130,6 +134,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers queue up (BEGIN IMMEDIATE + busy timeout) instead of failing "database locked".
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 else:
+    # Django's backend, with a health check that costs no round trip (idp/db/postgresql).
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "idp.db.postgresql"
     # Persistent connections: a token request should not pay for a new TCP + auth handshake.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

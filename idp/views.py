@@ -216,7 +216,8 @@ def _authorize(
             "resources": resources,
         }
         code = grant.create_authorization_response(redirect_uri, user)
-        sso_session_add_client(sid=oauth_request.portcullis["sid"], client=client)
+        sso_session_add_client(sid=oauth_request.portcullis["sid"], client=client,
+                               session=getattr(request, "sso_session", None))  # fmt: skip
     except OAuth2Error as error:
         authz.pending_discard(request.session, pending)
         return _error_response(request, error, params)

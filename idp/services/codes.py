@@ -10,7 +10,7 @@ from clients.models import Client
 from idp.conf import idp_settings
 from idp.durability import commit_durably
 from idp.models import AuthorizationCode, Token
-from idp.services.lookups import first_row, with_user
+from idp.services.compiled import first_row, insert_row, update_rows
 
 logger = logging.getLogger("portcullis.idp")
 
@@ -26,13 +26,15 @@ def authorization_code_issue(
     now = timezone.now()
     # One autocommitted INSERT, durable: skipping the flush here (a transaction and a SET
     # LOCAL around it) cost as many round trips as it saved, measured with make bench.
-    return AuthorizationCode.objects.create(
-        code_hash=code_hash(code),
-        client=client,
-        user=user,
-        created_at=now,
-        expires_at=now + idp_settings.AUTHORIZATION_CODE_TTL,
-        **fields,
+    return insert_row(
+        AuthorizationCode(
+            code_hash=code_hash(code),
+            client=client,
+            user=user,
+            created_at=now,
+            expires_at=now + idp_settings.AUTHORIZATION_CODE_TTL,
+            **fields,
+        )
     )
 
 
@@ -45,11 +47,12 @@ def authorization_code_redeem(*, code: str, client: Client) -> AuthorizationCode
         return None
     digest, now = code_hash(code), timezone.now()
     # One atomic UPDATE decides the race between two redemptions of the same code.
-    redeemed = AuthorizationCode.objects.filter(
-        code_hash=digest, client=client, used_at__isnull=True, expires_at__gt=now
-    ).update(used_at=now)
+    redeemed = update_rows(
+        AuthorizationCode, {"used_at__isnull": True}, values={"used_at": now},
+        code_hash=digest, client_id=client.pk, expires_at__gt=now,
+    )  # fmt: skip
     if redeemed:
-        return with_user(first_row(AuthorizationCode, code_hash=digest))
+        return first_row(AuthorizationCode, related=("user",), code_hash=digest)
     replayed = AuthorizationCode.objects.filter(
         code_hash=digest, client=client, used_at__isnull=False
     ).first()

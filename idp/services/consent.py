@@ -6,7 +6,7 @@ from django.db import transaction
 
 from clients.models import Client
 from idp.models import Consent
-from idp.services.lookups import first_row
+from idp.services.compiled import first_row
 
 logger = logging.getLogger("portcullis.idp")
 

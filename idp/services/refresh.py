@@ -12,7 +12,7 @@ from clients.models import Client
 from idp.conf import idp_settings
 from idp.durability import commit_durably
 from idp.models import RefreshToken, Token
-from idp.services.lookups import first_row, with_user
+from idp.services.compiled import first_row, insert_row, update_rows
 from idp.services.tokens import token_hash
 
 logger = logging.getLogger("portcullis.idp")
@@ -38,21 +38,23 @@ def refresh_token_issue(
     if family_expires_at is None:
         family_expires_at = now + client.refresh_token_ttl
     token = secrets.token_urlsafe(32)
-    RefreshToken.objects.create(
-        token_hash=token_hash(token),
-        family=family,
-        client=client,
-        user=user,
-        scope=scope,
-        claims=context.get("claims"),
-        resources=resources or [],
-        auth_time=context["auth_time"],
-        acr=context.get("acr", ""),
-        amr=context.get("amr", []),
-        sid=context.get("sid", ""),
-        issued_at=now,
-        expires_at=min(family_expires_at, now + idp_settings.REFRESH_TOKEN_IDLE_TTL),
-        family_expires_at=family_expires_at,
+    insert_row(
+        RefreshToken(
+            token_hash=token_hash(token),
+            family=family,
+            client=client,
+            user=user,
+            scope=scope,
+            claims=context.get("claims"),
+            resources=resources or [],
+            auth_time=context["auth_time"],
+            acr=context.get("acr", ""),
+            amr=context.get("amr", []),
+            sid=context.get("sid", ""),
+            issued_at=now,
+            expires_at=min(family_expires_at, now + idp_settings.REFRESH_TOKEN_IDLE_TTL),
+            family_expires_at=family_expires_at,
+        )
     )
     return token, family
 
@@ -63,7 +65,9 @@ def refresh_token_find(*, token: str, client: Client) -> RefreshToken | None:
     too, and the event is logged for the operator."""
     if not isinstance(token, str) or not token or len(token) > 512:
         return None
-    record = with_user(first_row(RefreshToken, token_hash=token_hash(token), client_id=client.pk))
+    record = first_row(
+        RefreshToken, related=("user",), token_hash=token_hash(token), client_id=client.pk
+    )
     if record is None or record.revoked_at is not None:
         return None
     record.client = client  # the one that authenticated: no second lookup
@@ -78,8 +82,8 @@ def refresh_token_find(*, token: str, client: Client) -> RefreshToken | None:
 def refresh_token_claim(*, record: RefreshToken) -> bool:
     """Mark the token used, atomically; False if a concurrent request got there first (the
     family is then revoked, as for any reuse)."""
-    claimed = RefreshToken.objects.filter(pk=record.pk, used_at__isnull=True).update(
-        used_at=timezone.now()
+    claimed = update_rows(
+        RefreshToken, {"used_at__isnull": True}, values={"used_at": timezone.now()}, pk=record.pk
     )
     if not claimed:
         refresh_family_revoke(family=record.family, reason="reuse")

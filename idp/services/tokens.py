@@ -30,8 +30,8 @@ from idp.conf import idp_settings
 from idp.errors import InvalidTargetError, description
 from idp.metrics import tokens_issued
 from idp.models import AuthorizationCode, Token
+from idp.services.compiled import first_row, insert_row
 from idp.services.keys import TokenInvalid, jwt_sign, jwt_verify, key_ring
-from idp.services.lookups import first_row, with_user
 
 
 def token_hash(token: str) -> str:
@@ -123,22 +123,24 @@ def access_token_issue(
         response["scope"] = scope
     if grant_type == "client_credentials" and user is None and token_format == Token.Format.JWT:
         return response  # self-contained: see client_token_read()
-    Token.objects.create(
-        token_hash=token_hash(access_token),
-        format=token_format,
-        jti=jti,
-        kid=kid,
-        client=client,
-        user=user,
-        scope=scope or "",
-        claims=(context or {}).get("claims"),
-        authorization_code=code,
-        family=family,
-        resources=list(resources or []),
-        sid=(context or {}).get("sid", ""),
-        auth_time=(context or {}).get("auth_time"),
-        issued_at=issued_at,
-        expires_at=issued_at + timedelta(seconds=lifetime),
+    insert_row(
+        Token(
+            token_hash=token_hash(access_token),
+            format=token_format,
+            jti=jti,
+            kid=kid,
+            client=client,
+            user=user,
+            scope=scope or "",
+            claims=(context or {}).get("claims"),
+            authorization_code=code,
+            family=family,
+            resources=list(resources or []),
+            sid=(context or {}).get("sid", ""),
+            auth_time=(context or {}).get("auth_time"),
+            issued_at=issued_at,
+            expires_at=issued_at + timedelta(seconds=lifetime),
+        )
     )
     return response
 
@@ -189,7 +191,9 @@ def access_token_lookup(token: str) -> Token | None:
     expired, revoked, or signed by a key that is no longer published (revoked)."""
     if not isinstance(token, str) or not token or len(token) > 8192:
         return None
-    record = with_user(first_row(Token, {"revoked_at__isnull": True}, token_hash=token_hash(token)))
+    record = first_row(
+        Token, {"revoked_at__isnull": True}, related=("user",), token_hash=token_hash(token)
+    )
     if record is None or record.expires_at <= timezone.now():
         return None
     if record.format == Token.Format.JWT and record.kid not in key_ring().alg_by_kid:

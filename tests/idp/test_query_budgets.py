@@ -4,6 +4,7 @@ token endpoint, userinfo, introspection or a signed-in authorization fails here.
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -17,16 +18,18 @@ pytestmark = pytest.mark.django_db
 # in the process's copies). Transaction bookkeeping (SAVEPOINT/RELEASE, and on PostgreSQL the
 # SET LOCAL synchronous_commit of idp/durability.py) is not counted.
 # Clients come from the per-process copies (clients.services.client_get_enabled): no query.
-# A record and its user are two lookups whose SQL is compiled once per process
-# (idp/services/lookups.py): two round trips cost less than compiling one join per request.
+# A record and its user are one lookup, a join whose SQL is compiled once per process
+# (idp/services/compiled.py). Budgets are exact: a path that needs fewer queries lowers its
+# budget in the same change, so the next query added to it fails here.
 BUDGETS = {
-    # session, user, sign-in session, code insert, session-app link (SQLite: 2)
-    "authorize": 6,
-    "token_code": 5,  # code claim (UPDATE), code, its user, refresh token, access token
-    "token_refresh": 5,  # refresh token, its user, claim, new refresh, access token
+    # user, sign-in session, code insert, session-app link (INSERT ... ON CONFLICT DO
+    # NOTHING); the browser session comes from Redis (without Redis: one query more)
+    "authorize": 4,
+    "token_code": 4,  # code claim (UPDATE), the code with its user, refresh token, access token
+    "token_refresh": 4,  # the refresh token with its user, claim, new refresh, access token
     "token_client_credentials": 0,  # a self-contained JWT: nothing stored (idp.services.tokens)
-    "userinfo": 2,  # the token, its user
-    "introspection": 2,  # the token, its user
+    "userinfo": 1,  # the token with its user
+    "introspection": 1,  # the token with its user
     "discovery": 0,
     "jwks": 0,
 }
@@ -35,6 +38,7 @@ BUDGETS = {
 def counted(run) -> int:
     with CaptureQueriesContext(connection) as queries:
         run()
+
     return sum(
         1
         for q in queries.captured_queries
@@ -93,5 +97,6 @@ def test_hot_paths_stay_within_their_query_budgets(
     measured["jwks"] = counted(lambda: rp_http.get("/jwks.json"))
 
     assert "access_token" in holder["refreshed"]
-    over = {k: (measured[k], BUDGETS[k]) for k in BUDGETS if measured[k] > BUDGETS[k]}
-    assert not over, f"over budget (measured, budget): {over}; all: {measured}"
+    budgets = {**BUDGETS, "authorize": BUDGETS["authorize"] + (not settings.REDIS_URL)}
+    off = {k: (measured[k], budgets[k]) for k in budgets if measured[k] != budgets[k]}
+    assert not off, f"off budget (measured, budget): {off}; all: {measured}"

@@ -1,0 +1,2 @@
+"""Django's PostgreSQL backend with a health check that costs no round trip (see base.py).
+Selected by idp/settings.py whenever DATABASE_URL names PostgreSQL."""
