@@ -21,6 +21,11 @@ logger = logging.getLogger("portcullis.accounts")
 SESSION_SID = "portcullis_sid"
 # Activity is recorded at most this often, so that browsing costs no write per request.
 TOUCH_INTERVAL_SECONDS = 60
+# (sign-in session id, client id) pairs this process has linked: the next authorization of
+# the same app in the same session skips the INSERT. Session ids are never reused, and a
+# session loses its links only by being deleted, so a remembered pair stays true.
+_linked: set[tuple[int, int]] = set()
+_LINKED_MAX = 50_000
 
 
 def _client_ip(request: HttpRequest) -> str | None:
@@ -76,11 +81,18 @@ def sso_session_add_client(*, sid: str, client, session: SSOSession | None = Non
         return
     if session is None or session.sid != sid or session.ended_at is not None:
         session = first_row(SSOSession, {"ended_at__isnull": True}, sid=sid)
-    if session is not None:
-        # One INSERT ... ON CONFLICT DO NOTHING (the pair is unique), instead of add()'s
-        # SELECT of the existing links first: the app is usually linked already.
-        link = SSOSession.clients.through
-        insert_row(link(ssosession_id=session.pk, client_id=client.pk), ignore_conflicts=True)
+    if session is None:
+        return
+    pair = (session.pk, client.pk)
+    if pair in _linked:
+        return  # this process linked them already: links are never removed from a session
+    # One INSERT ... ON CONFLICT DO NOTHING (the pair is unique), instead of add()'s SELECT
+    # of the existing links first: the app is usually linked already.
+    link = SSOSession.clients.through
+    insert_row(link(ssosession_id=session.pk, client_id=client.pk), ignore_conflicts=True)
+    if len(_linked) >= _LINKED_MAX:
+        _linked.clear()
+    transaction.on_commit(lambda: _linked.add(pair))  # at once, outside a transaction
 
 
 def _delete_browser_session(session_key: str) -> None:

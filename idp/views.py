@@ -8,7 +8,6 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import InteractionRequiredError
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.db import transaction
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -31,7 +30,7 @@ from accounts.services import SESSION_AUTH_METHODS, SESSION_AUTH_TIME, SESSION_S
 from accounts.sessions import sso_session_add_client, sso_session_of
 from accounts.views import logged_out_response
 from idp.conf import idp_settings
-from idp.durability import commit_without_waiting
+from idp.durability import issuing_transaction
 from idp.server import AuthorizationRequest, server
 from idp.services import authorization as authz
 from idp.services import logout
@@ -299,10 +298,11 @@ def token_view(request: HttpRequest) -> HttpResponse:
         # one INSERT. No transaction, so no database round trip at all for the JWT.
         return _cors(server.create_token_response(request))
     # One transaction per token request: a refresh token's rotation and a replay's family
-    # revocation serialise on the token's row, so no token issued in a race survives.
-    with transaction.atomic():
-        commit_without_waiting()  # issuing only; a revocation on the way turns it back on
-        return _cors(server.create_token_response(request))
+    # revocation serialise on the token's row, so no token issued in a race survives. What it
+    # issues is written in one statement at the end (idp.durability).
+    with issuing_transaction():
+        response = server.create_token_response(request)
+    return _cors(response)
 
 
 def _token_endpoint_precheck(request: HttpRequest) -> JsonResponse | None:

@@ -10,6 +10,7 @@ call only prepare the values the way the ORM would, execute, and build the insta
 - `first_row()`: a SELECT by a unique value, with `related=` foreign keys joined (the
   token's user comes with the token: one round trip, not two);
 - `insert_row()`: `obj.save()` of a new row, or INSERT ... ON CONFLICT DO NOTHING;
+- `insert_rows()`: several new rows in one statement (idp.durability.issuing_transaction);
 - `update_rows()`: `filter(...).update(...)`, returning the number of rows changed.
 
 Each checks at compile time that the SQL's parameters are exactly the values it will pass
@@ -75,28 +76,18 @@ def _compile_select(queryset, values: list) -> _Select | None:
     )
 
 
-def first_row(
-    model: type[Model],
-    constant: dict[str, Any] | None = None,
-    *,
-    related: tuple[str, ...] = (),
-    **params: Any,
-):
-    """The first `model` row matching `constant` (fixed conditions, compiled into the SQL)
-    and `params` (the values that change from call to call), or None, with the `related`
-    foreign keys joined and cached on it (select_related). No ORDER BY: meant for lookups
-    by a unique column."""
-    constant = constant or {}
-    values = _check_params(params)
+def _select_plan(model, constant: dict, related: tuple, params: dict) -> _Select | None:
     key = ("select", model, tuple(sorted(constant.items())), tuple(params), related)
     if key not in _plans:
-        _plans[key] = _compile_select(_queryset(model, constant, related, params)[:1], values)
-    plan = _plans[key]
-    if plan is None:
-        return _queryset(model, constant, related, params).first()
-    connection = connections[model._default_manager.db]
+        queryset = _queryset(model, constant, related, params)[:1]
+        _plans[key] = _compile_select(queryset, _check_params(params))
+    return _plans[key]
+
+
+def _fetch(plan: _Select, connection, sql: str, values: list):
+    """Run `sql` (the plan's, or a statement ending in it) and build its first row."""
     with connection.cursor() as cursor:
-        cursor.execute(plan.sql, values)
+        cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -113,6 +104,26 @@ def first_row(
     return record
 
 
+def first_row(
+    model: type[Model],
+    constant: dict[str, Any] | None = None,
+    *,
+    related: tuple[str, ...] = (),
+    **params: Any,
+):
+    """The first `model` row matching `constant` (fixed conditions, compiled into the SQL)
+    and `params` (the values that change from call to call), or None, with the `related`
+    foreign keys joined and cached on it (select_related). No ORDER BY: meant for lookups
+    by a unique column."""
+    constant = constant or {}
+    values = _check_params(params)
+    plan = _select_plan(model, constant, related, params)
+    if plan is None:
+        return _queryset(model, constant, related, params).first()
+    connection = connections[model._default_manager.db]
+    return _fetch(plan, connection, plan.sql, values)
+
+
 # --- INSERT ---
 
 
@@ -127,47 +138,101 @@ def _listened(model) -> bool:
     return signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model)
 
 
-def insert_row(obj: Model, *, ignore_conflicts: bool = False) -> Model:
-    """INSERT `obj` as `obj.save(force_insert=True)` would (its pk set from RETURNING), or
-    with `ignore_conflicts` as INSERT ... ON CONFLICT DO NOTHING (no pk: the row may
-    already exist). No save signals: with a listener, the ORM does it."""
+def _insert_plan(obj: Model, connection, *, ignore_conflicts: bool, returning: bool):
+    """The compiled INSERT for `obj`'s model (from the first such object), or None where
+    the ORM must do it (save listeners, multi-table inheritance, no INSERT ... RETURNING)."""
     model = type(obj)
     meta = model._meta
-    if _listened(model) or meta.parents or obj.pk is not None:
-        if ignore_conflicts:
-            model._default_manager.bulk_create([obj], ignore_conflicts=True)
-        else:
-            obj.save(force_insert=True)
-        return obj
-    connection = connections[model._default_manager.db]
-    key = ("insert", model, connection.alias, ignore_conflicts)
+    if _listened(model) or meta.parents:
+        return None
+    key = ("insert", model, connection.alias, ignore_conflicts, returning)
     plan = _plans.get(key)
-    if plan is None:
+    if plan is None and key not in _plans:
+        returning_fields = list(meta.db_returning_fields) if returning else []
+        if returning_fields and not connection.features.can_return_columns_from_insert:
+            _plans[key] = None
+            return None
         fields = [
             f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field
         ]
         query = InsertQuery(model, on_conflict=OnConflict.IGNORE if ignore_conflicts else None)
         query.insert_values(fields, [obj])
         compiler = query.get_compiler(using=connection.alias)
-        returning = [] if ignore_conflicts else list(meta.db_returning_fields)
-        if returning and not connection.features.can_return_columns_from_insert:
-            obj.save(force_insert=True)  # no RETURNING here: the ORM's way
-            return obj
-        compiler.returning_fields = returning or None
+        compiler.returning_fields = returning_fields or None
         [(sql, _)] = compiler.as_sql()
-        plan = _plans[key] = _Insert(sql=sql, fields=fields, returning=returning)
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in plan.fields]
+        plan = _plans[key] = _Insert(sql=sql, fields=fields, returning=returning_fields)
+    return plan
+
+
+def _insert_params(plan: _Insert, obj: Model, connection) -> list:
+    # What SQLInsertCompiler does for each plain value: pre_save(), then get_db_prep_save().
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in plan.fields]
+
+
+def _inserted(obj: Model, connection) -> None:
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def insert_row(obj: Model, *, ignore_conflicts: bool = False) -> Model:
+    """INSERT `obj` as `obj.save(force_insert=True)` would (its pk set from RETURNING), or
+    with `ignore_conflicts` as INSERT ... ON CONFLICT DO NOTHING (no pk: the row may
+    already exist). No save signals: with a listener, the ORM does it."""
+    model = type(obj)
+    connection = connections[model._default_manager.db]
+    plan = None
+    if obj.pk is None:
+        plan = _insert_plan(obj, connection, ignore_conflicts=ignore_conflicts,
+                            returning=not ignore_conflicts)  # fmt: skip
+    if plan is None:
+        if ignore_conflicts:
+            model._default_manager.bulk_create([obj], ignore_conflicts=True)
+        else:
+            obj.save(force_insert=True)
+        return obj
     with connection.cursor() as cursor:
-        cursor.execute(plan.sql, values)
+        cursor.execute(plan.sql, _insert_params(plan, obj, connection))
         if plan.returning:
             row = cursor.fetchone()
             for field, value in zip(plan.returning, row, strict=True):
                 for convert in field.get_db_converters(connection):
                     value = convert(value, field, connection)
                 setattr(obj, field.attname, value)
-    obj._state.adding = False
-    obj._state.db = connection.alias
+    _inserted(obj, connection)
     return obj
+
+
+def insert_rows(objs: list[Model], *, select: str = "") -> None:
+    """INSERT several new rows (of any models) in one statement on PostgreSQL: each a
+    data-modifying WITH clause, which PostgreSQL runs to completion whether or not the
+    main query reads it; `select` is that main query's select list (e.g. a set_config()).
+    Elsewhere, one INSERT each. The rows get no primary key back."""
+    pending = []
+    for obj in objs:
+        connection = connections[type(obj)._default_manager.db]
+        plan = None
+        if obj.pk is None and connection.vendor == "postgresql":
+            plan = _insert_plan(obj, connection, ignore_conflicts=False, returning=False)
+        if plan is None:
+            insert_row(obj)
+        else:
+            pending.append((plan, obj, connection))
+    if not pending:
+        return
+    connection = pending[0][2]
+    if any(c is not connection for _, _, c in pending):
+        for _, obj, _ in pending:
+            insert_row(obj)
+        return
+    clauses, params = [], []
+    for n, (plan, obj, _) in enumerate(pending):
+        clauses.append(f"w{n} AS ({plan.sql})")
+        params.extend(_insert_params(plan, obj, connection))
+    sql = f"WITH {', '.join(clauses)} SELECT {select or '1'}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    for _, obj, _ in pending:
+        _inserted(obj, connection)
 
 
 # --- UPDATE ---
@@ -183,6 +248,21 @@ def _prepared(set_fields: list, new_values: list, connection) -> list:
     return [f.get_db_prep_save(v, connection) for f, v in zip(set_fields, new_values, strict=True)]
 
 
+def _update_plan(model, constant: dict, values: dict, params: dict, connection):
+    key = ("update", model, tuple(sorted(constant.items())), tuple(values), tuple(params))
+    if key not in _plans:
+        query = _queryset(model, constant, (), params).query.chain(UpdateQuery)
+        query.add_update_values(values)
+        compiler = query.get_compiler(using=connection.alias)
+        sql, compiled_params = compiler.as_sql()
+        set_fields = [field for field, _, _ in query.values]
+        expected = _prepared(set_fields, list(values.values()), connection)
+        expected += _check_params(params)
+        plain = not query.related_updates and list(compiled_params) == expected
+        _plans[key] = _Update(sql=sql, set_fields=set_fields) if plain else None
+    return _plans[key]
+
+
 def update_rows(
     model: type[Model],
     constant: dict[str, Any] | None = None,
@@ -194,21 +274,46 @@ def update_rows(
     number of rows changed. `values` are plain values (no expressions)."""
     constant = constant or {}
     where = _check_params(params)
-    new_values = list(values.values())
     connection = connections[model._default_manager.db]
-    key = ("update", model, tuple(sorted(constant.items())), tuple(values), tuple(params))
-    if key not in _plans:
-        query = _queryset(model, constant, (), params).query.chain(UpdateQuery)
-        query.add_update_values(values)
-        compiler = query.get_compiler(using=connection.alias)
-        sql, compiled_params = compiler.as_sql()
-        set_fields = [field for field, _, _ in query.values]
-        expected = _prepared(set_fields, new_values, connection) + where
-        plain = not query.related_updates and list(compiled_params) == expected
-        _plans[key] = _Update(sql=sql, set_fields=set_fields) if plain else None
-    plan = _plans[key]
+    plan = _update_plan(model, constant, values, params, connection)
     if plan is None:
         return _queryset(model, constant, (), params).update(**values)
     with connection.cursor() as cursor:
-        cursor.execute(plan.sql, _prepared(plan.set_fields, new_values, connection) + where)
+        cursor.execute(
+            plan.sql, _prepared(plan.set_fields, list(values.values()), connection) + where
+        )
         return cursor.rowcount
+
+
+def update_returning(
+    model: type[Model],
+    constant: dict[str, Any] | None = None,
+    *,
+    values: dict[str, Any],
+    key: dict[str, Any],
+    related: tuple[str, ...] = (),
+    **params: Any,
+):
+    """`update_rows(model, constant, values=values, **key, **params)` and the row it
+    changed, read back by `key` (a unique lookup) with `related` joined, or None if nothing
+    matched: what decides a race (a single-use code) and what the winner needs, together.
+
+    One statement on PostgreSQL: the UPDATE ... RETURNING * is a WITH clause named like the
+    table, so the compiled first_row() SELECT that follows reads the updated row from it
+    (a WITH query's name hides a table's of the same name). Elsewhere, two statements."""
+    constant = constant or {}
+    connection = connections[model._default_manager.db]
+    where = {**key, **params}
+    update = select = None
+    if connection.vendor == "postgresql":
+        update = _update_plan(model, constant, values, where, connection)
+        select = _select_plan(model, {}, related, key)
+    if update is None or select is None:
+        if not update_rows(model, constant, values=values, **where):
+            return None
+        return first_row(model, related=related, **key)
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"WITH {table} AS ({update.sql} RETURNING *) {select.sql}"
+    update_params = _prepared(update.set_fields, list(values.values()), connection)
+    update_params += _check_params(where)
+    return _fetch(select, connection, sql, update_params + _check_params(key))

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from clients.models import Client
 from idp.conf import idp_settings
-from idp.durability import commit_durably
+from idp.durability import commit_durably, queue_insert
 from idp.models import RefreshToken, Token
-from idp.services.compiled import first_row, insert_row, update_rows
+from idp.services.compiled import first_row, update_rows
 from idp.services.tokens import token_hash
 
 logger = logging.getLogger("portcullis.idp")
@@ -38,7 +38,7 @@ def refresh_token_issue(
     if family_expires_at is None:
         family_expires_at = now + client.refresh_token_ttl
     token = secrets.token_urlsafe(32)
-    insert_row(
+    queue_insert(
         RefreshToken(
             token_hash=token_hash(token),
             family=family,

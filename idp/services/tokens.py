@@ -27,10 +27,11 @@ from accounts.claims import user_claims
 from clients.models import Client
 from clients.services import client_by_pk, client_get_enabled
 from idp.conf import idp_settings
+from idp.durability import queue_insert
 from idp.errors import InvalidTargetError, description
 from idp.metrics import tokens_issued
 from idp.models import AuthorizationCode, Token
-from idp.services.compiled import first_row, insert_row
+from idp.services.compiled import first_row
 from idp.services.keys import TokenInvalid, jwt_sign, jwt_verify, key_ring
 
 
@@ -123,7 +124,7 @@ def access_token_issue(
         response["scope"] = scope
     if grant_type == "client_credentials" and user is None and token_format == Token.Format.JWT:
         return response  # self-contained: see client_token_read()
-    insert_row(
+    queue_insert(
         Token(
             token_hash=token_hash(access_token),
             format=token_format,

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import SSOSession, User
 from idp.models import Token
-from idp.services.compiled import first_row, insert_row, update_rows
+from idp.services.compiled import first_row, insert_row, update_returning, update_rows
 from tests.idp.conftest import make_rp
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +155,32 @@ def test_update_rows_with_a_datetime_condition():
     for token_hash, expected in (("live", 1), ("expired", 0), ("live", 1)):
         assert update_rows(Token, values={"scope": "x"}, token_hash=token_hash,
                            expires_at__gt=now) == expected  # fmt: skip
+
+
+def test_update_returning_claims_once_and_returns_the_row_with_its_user(
+    django_assert_num_queries,
+):
+    from django.db import connection
+
+    user = User.objects.create_user("claim@example.test", "correct horse battery")
+    rp = make_rp(name="Claim RP")
+    now = timezone.now()
+    for n in range(2):
+        Token.objects.create(token_hash=f"c{n}", format="jwt", client=rp.client, user=user,
+                             issued_at=now, expires_at=now + timedelta(minutes=1))  # fmt: skip
+    for n in range(2):
+        statements = 1 if connection.vendor == "postgresql" else 2
+        with django_assert_num_queries(statements):
+            claimed = update_returning(
+                Token, {"revoked_at__isnull": True}, values={"revoked_at": now},
+                key={"token_hash": f"c{n}"}, related=("user",), expires_at__gt=now,
+            )  # fmt: skip
+        assert claimed.token_hash == f"c{n}"
+        assert claimed.revoked_at == now  # the row as updated
+        with django_assert_num_queries(0):
+            assert claimed.user.email == "claim@example.test"
+        again = update_returning(
+            Token, {"revoked_at__isnull": True}, values={"revoked_at": now},
+            key={"token_hash": f"c{n}"}, related=("user",), expires_at__gt=now,
+        )  # fmt: skip
+        assert again is None
