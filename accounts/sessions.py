@@ -21,10 +21,10 @@ logger = logging.getLogger("portcullis.accounts")
 SESSION_SID = "portcullis_sid"
 # Activity is recorded at most this often, so that browsing costs no write per request.
 TOUCH_INTERVAL_SECONDS = 60
-# (sign-in session id, client id) pairs this process has linked: the next authorization of
-# the same app in the same session skips the INSERT. Session ids are never reused, and a
-# session loses its links only by being deleted, so a remembered pair stays true.
-_linked: set[tuple[int, int]] = set()
+# (sid, client_id) pairs this process has linked: the next authorization of the same app in
+# the same sign-in session skips the INSERT. Both are random and never reused, and a session
+# loses its links only by being deleted, so a remembered pair stays true.
+_linked: set[tuple[str, str]] = set()
 _LINKED_MAX = 50_000
 
 
@@ -83,7 +83,7 @@ def sso_session_add_client(*, sid: str, client, session: SSOSession | None = Non
         session = first_row(SSOSession, {"ended_at__isnull": True}, sid=sid)
     if session is None:
         return
-    pair = (session.pk, client.pk)
+    pair = (session.sid, client.client_id)
     if pair in _linked:
         return  # this process linked them already: links are never removed from a session
     # One INSERT ... ON CONFLICT DO NOTHING (the pair is unique), instead of add()'s SELECT
