@@ -5,14 +5,15 @@ from collections.abc import Callable
 from django.contrib.auth import BACKEND_SESSION_KEY, logout
 from django.http import HttpRequest, HttpResponse
 
+from accounts.backends import user_known
 from accounts.models import SSOSession
 from accounts.sessions import (
     SESSION_SID,
     sso_session_end,
     sso_session_is_live,
-    sso_session_of,
     sso_session_touch,
 )
+from idp.services.compiled import first_row
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 USER_BACKEND = "accounts.backends.UserBackend"
@@ -30,9 +31,14 @@ class SSOSessionMiddleware:
         if request.session.get(BACKEND_SESSION_KEY) == MODEL_BACKEND:
             # Signed in before accounts.backends.UserBackend: the same backend, renamed.
             request.session[BACKEND_SESSION_KEY] = USER_BACKEND
-        if request.user.is_authenticated:
-            session = sso_session_of(request)
-            if session is None and request.session.get(SESSION_SID):
+        # The sign-in session and its user in one lookup: AuthenticationMiddleware's user
+        # (evaluated here first) comes from it, after Django's usual checks.
+        sid = request.session.get(SESSION_SID)
+        session = first_row(SSOSession, related=("user",), sid=sid) if sid else None
+        with user_known(session.user if session is not None else None):
+            authenticated = request.user.is_authenticated
+        if authenticated:
+            if session is None and sid:
                 logout(request)  # its sign-in session record is gone: so is the sign-in
             elif session is not None:
                 if sso_session_is_live(session):

@@ -22,10 +22,10 @@ pytestmark = pytest.mark.django_db
 # (idp/services/compiled.py). Budgets are exact: a path that needs fewer queries lowers its
 # budget in the same change, so the next query added to it fails here.
 BUDGETS = {
-    # user, sign-in session, code insert; the browser session comes from Redis (without
-    # Redis: one query more), and the app was linked to the sign-in session by the first
-    # authorization (accounts.sessions.sso_session_add_client)
-    "authorize": 3,
+    # the sign-in session with its user (accounts.middleware), the code insert; the browser
+    # session comes from Redis (without Redis: one query more), and the app was linked to
+    # the sign-in session by the first authorization (accounts.sessions)
+    "authorize": 2,
     # the code claimed and read back with its user, the refresh and access tokens: one
     # statement each on PostgreSQL (idp.services.compiled.update_returning,
     # idp.durability.issuing_transaction); elsewhere the claim and each token one more
