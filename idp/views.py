@@ -5,7 +5,12 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749 import (
+    AccessDeniedError,
+    InvalidGrantError,
+    InvalidRequestError,
+    OAuth2Error,
+)
 from authlib.oidc.core.errors import InteractionRequiredError
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import (
@@ -30,7 +35,7 @@ from accounts.services import SESSION_AUTH_METHODS, SESSION_AUTH_TIME, SESSION_S
 from accounts.sessions import sso_session_add_client, sso_session_of
 from accounts.views import logged_out_response
 from idp.conf import idp_settings
-from idp.durability import issuing_transaction
+from idp.durability import issuing
 from idp.server import AuthorizationRequest, server
 from idp.services import authorization as authz
 from idp.services import logout
@@ -297,11 +302,14 @@ def token_view(request: HttpRequest) -> HttpResponse:
         # Nothing to serialise: a self-contained JWT is written nowhere, an opaque token is
         # one INSERT. No transaction, so no database round trip at all for the JWT.
         return _cors(server.create_token_response(request))
-    # One transaction per token request: a refresh token's rotation and a replay's family
-    # revocation serialise on the token's row, so no token issued in a race survives. What it
-    # issues is written in one statement at the end (idp.durability).
-    with issuing_transaction():
+    # What the request redeems and what it issues are written together, in one statement at
+    # the end (idp.durability): a redemption that lost a race writes nothing, and its
+    # response (built before the race was decided) is replaced by the error.
+    with issuing() as issued:
         response = server.create_token_response(request)
+    if issued.claim_lost:
+        error = InvalidGrantError("The authorization code or refresh token was already used.")
+        response = server.handle_error_response(request, error)
     return _cors(response)
 
 

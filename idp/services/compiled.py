@@ -10,7 +10,9 @@ call only prepare the values the way the ORM would, execute, and build the insta
 - `first_row()`: a SELECT by a unique value, with `related=` foreign keys joined (the
   token's user comes with the token: one round trip, not two);
 - `insert_row()`: `obj.save()` of a new row, or INSERT ... ON CONFLICT DO NOTHING;
-- `insert_rows()`: several new rows in one statement (idp.durability.issuing_transaction);
+- `insert_rows()`: several new rows in one statement;
+- `claim_and_insert()`: a single-use claim and the rows it pays for, all or nothing, in one
+  statement (idp.durability.issuing);
 - `update_rows()`: `filter(...).update(...)`, returning the number of rows changed.
 
 Each checks at compile time that the SQL's parameters are exactly the values it will pass
@@ -22,7 +24,7 @@ Django's cursor, so transactions, execute wrappers and query counting see them a
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Model, signals
 from django.db.models.constants import OnConflict
 from django.db.models.query import get_related_populators
@@ -235,6 +237,55 @@ def insert_rows(objs: list[Model], *, select: str = "") -> None:
         _inserted(obj, connection)
 
 
+def claim_and_insert(*, claim: tuple | None, objs: list[Model], select: str = "") -> bool:
+    """Set `claim` = (record, field, value) - `record.<field>` from NULL to `value` - and
+    insert `objs`, all or nothing: False (and nothing written) if the field was set already.
+
+    On PostgreSQL one statement: the UPDATE ... RETURNING and each INSERT ... SELECT ...
+    WHERE EXISTS (the UPDATE's row) are WITH clauses, and `select` (e.g. a set_config())
+    joins the main query; a second request claiming the same row waits for the first's
+    commit on the row lock, then finds the field set. Elsewhere, a transaction of the UPDATE
+    and the INSERTs. The inserted rows get no primary key back."""
+    if claim is None:
+        insert_rows(objs, select=select)
+        return True
+    record, name, value = claim
+    model = type(record)
+    connection = connections[model._default_manager.db]
+    constant = {f"{name}__isnull": True}
+    if connection.vendor == "postgresql":
+        update = _update_plan(model, constant, {name: value}, {"pk": record.pk}, connection)
+        plans = [
+            _insert_plan(obj, connection, ignore_conflicts=False, returning=False)
+            if obj.pk is None and connections[type(obj)._default_manager.db] is connection
+            else None
+            for obj in objs
+        ]
+        if update is not None and all(plans):
+            clauses = [f"claim AS ({update.sql} RETURNING 1)"]
+            params = _prepared(update.set_fields, [value], connection) + [record.pk]
+            for n, (plan, obj) in enumerate(zip(plans, objs, strict=True)):
+                head, _, row = plan.sql.rpartition(" VALUES ")
+                # The ORM's SQL and constants only; every value is a parameter.
+                exists = "WHERE EXISTS (SELECT 1 FROM claim)"
+                clauses.append(f"w{n} AS ({head} SELECT {row[1:-1]} {exists})")  # noqa: S608
+                params += _insert_params(plan, obj, connection)
+            main = "SELECT (SELECT count(*) FROM claim)" + (", " + select if select else "")  # noqa: S608
+            with connection.cursor() as cursor:
+                cursor.execute(f"WITH {', '.join(clauses)} {main}", params)
+                won = cursor.fetchone()[0] > 0
+            if won:
+                for obj in objs:
+                    _inserted(obj, connection)
+            return won
+    with transaction.atomic(using=connection.alias):
+        if not update_rows(model, constant, values={name: value}, pk=record.pk):
+            return False
+        for obj in objs:
+            insert_row(obj)
+    return True
+
+
 # --- UPDATE ---
 
 
@@ -283,37 +334,3 @@ def update_rows(
             plan.sql, _prepared(plan.set_fields, list(values.values()), connection) + where
         )
         return cursor.rowcount
-
-
-def update_returning(
-    model: type[Model],
-    constant: dict[str, Any] | None = None,
-    *,
-    values: dict[str, Any],
-    key: dict[str, Any],
-    related: tuple[str, ...] = (),
-    **params: Any,
-):
-    """`update_rows(model, constant, values=values, **key, **params)` and the row it
-    changed, read back by `key` (a unique lookup) with `related` joined, or None if nothing
-    matched: what decides a race (a single-use code) and what the winner needs, together.
-
-    One statement on PostgreSQL: the UPDATE ... RETURNING * is a WITH clause named like the
-    table, so the compiled first_row() SELECT that follows reads the updated row from it
-    (a WITH query's name hides a table's of the same name). Elsewhere, two statements."""
-    constant = constant or {}
-    connection = connections[model._default_manager.db]
-    where = {**key, **params}
-    update = select = None
-    if connection.vendor == "postgresql":
-        update = _update_plan(model, constant, values, where, connection)
-        select = _select_plan(model, {}, related, key)
-    if update is None or select is None:
-        if not update_rows(model, constant, values=values, **where):
-            return None
-        return first_row(model, related=related, **key)
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"WITH {table} AS ({update.sql} RETURNING *) {select.sql}"
-    update_params = _prepared(update.set_fields, list(values.values()), connection)
-    update_params += _check_params(where)
-    return _fetch(select, connection, sql, update_params + _check_params(key))

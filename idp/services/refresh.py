@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from clients.models import Client
 from idp.conf import idp_settings
-from idp.durability import commit_durably, queue_insert
+from idp.durability import claim_on_issue, commit_durably, queue_insert
 from idp.models import RefreshToken, Token
-from idp.services.compiled import first_row, update_rows
+from idp.services.compiled import first_row
 from idp.services.tokens import token_hash
 
 logger = logging.getLogger("portcullis.idp")
@@ -79,15 +79,14 @@ def refresh_token_find(*, token: str, client: Client) -> RefreshToken | None:
     return record
 
 
-def refresh_token_claim(*, record: RefreshToken) -> bool:
-    """Mark the token used, atomically; False if a concurrent request got there first (the
-    family is then revoked, as for any reuse)."""
-    claimed = update_rows(
-        RefreshToken, {"used_at__isnull": True}, values={"used_at": timezone.now()}, pk=record.pk
-    )
-    if not claimed:
-        refresh_family_revoke(family=record.family, reason="reuse")
-    return bool(claimed)
+def refresh_token_claim(*, record: RefreshToken) -> None:
+    """Retire the token with what replaces it, all or nothing, when the token request ends
+    (idp.durability); if a concurrent request retired it first, that is a reuse: nothing is
+    written, and the family is revoked."""
+    claim_on_issue(
+        record, field="used_at", value=timezone.now(),
+        on_lost=lambda: refresh_family_revoke(family=record.family, reason="reuse"),
+    )  # fmt: skip
 
 
 @transaction.atomic

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import SSOSession, User
 from idp.models import Token
-from idp.services.compiled import first_row, insert_row, update_returning, update_rows
+from idp.services.compiled import claim_and_insert, first_row, insert_row, update_rows
 from tests.idp.conftest import make_rp
 
 pytestmark = pytest.mark.django_db
@@ -157,30 +157,16 @@ def test_update_rows_with_a_datetime_condition():
                            expires_at__gt=now) == expected  # fmt: skip
 
 
-def test_update_returning_claims_once_and_returns_the_row_with_its_user(
-    django_assert_num_queries,
-):
-    from django.db import connection
-
-    user = User.objects.create_user("claim@example.test", "correct horse battery")
+def test_claim_and_insert_is_all_or_nothing():
     rp = make_rp(name="Claim RP")
     now = timezone.now()
-    for n in range(2):
-        Token.objects.create(token_hash=f"c{n}", format="jwt", client=rp.client, user=user,
-                             issued_at=now, expires_at=now + timedelta(minutes=1))  # fmt: skip
-    for n in range(2):
-        statements = 1 if connection.vendor == "postgresql" else 2
-        with django_assert_num_queries(statements):
-            claimed = update_returning(
-                Token, {"revoked_at__isnull": True}, values={"revoked_at": now},
-                key={"token_hash": f"c{n}"}, related=("user",), expires_at__gt=now,
-            )  # fmt: skip
-        assert claimed.token_hash == f"c{n}"
-        assert claimed.revoked_at == now  # the row as updated
-        with django_assert_num_queries(0):
-            assert claimed.user.email == "claim@example.test"
-        again = update_returning(
-            Token, {"revoked_at__isnull": True}, values={"revoked_at": now},
-            key={"token_hash": f"c{n}"}, related=("user",), expires_at__gt=now,
-        )  # fmt: skip
-        assert again is None
+    claimed = Token.objects.create(token_hash="claimed", format="jwt", client=rp.client,
+                                   issued_at=now, expires_at=now)  # fmt: skip
+
+    def issued(token_hash):
+        return Token(token_hash=token_hash, format="jwt", client=rp.client, issued_at=now,
+                     expires_at=now)  # fmt: skip
+
+    assert claim_and_insert(claim=(claimed, "revoked_at", now), objs=[issued("x"), issued("y")])
+    assert not claim_and_insert(claim=(claimed, "revoked_at", now), objs=[issued("z")])
+    assert set(Token.objects.values_list("token_hash", flat=True)) == {"claimed", "x", "y"}

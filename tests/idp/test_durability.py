@@ -1,6 +1,6 @@
-"""The token endpoint's transaction (idp/durability.py): what it issues is written in one
-statement just before it commits, that commit may skip the flush, and anything that revokes
-makes it wait again. PostgreSQL only: SQLite has no such switch."""
+"""How a token request writes (idp/durability.py): what it redeems and what it issues in one
+statement, all or nothing, whose commit may skip the flush; anything that revokes makes it
+wait again. PostgreSQL only: SQLite has no such switch."""
 
 import pytest
 from django.db import connection, transaction
@@ -10,14 +10,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from idp.durability import (
+    claim_on_issue,
     commit_durably,
-    flush_issuing_writes,
     insert_without_waiting,
-    issuing_transaction,
+    issuing,
     queue_insert,
 )
-from idp.models import AuthorizationCode, RefreshToken, Token
-from idp.services.refresh import refresh_family_revoke
+from idp.models import AuthorizationCode, Token
 from tests.idp.conftest import make_rp
 
 pytestmark = [
@@ -44,40 +43,44 @@ def client(db):
 
 
 def test_what_is_issued_goes_out_in_one_statement_that_skips_the_flush(client):
-    with issuing_transaction():
-        with CaptureQueriesContext(connection) as queries:
-            queue_insert(token(client, "a"))
-            queue_insert(token(client, "b"))
-            assert not Token.objects.filter(token_hash__in=["a", "b"]).exists()  # queued
-            flush_issuing_writes()
-        assert synchronous_commit() == "off"  # this transaction only
-        writes = [q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"]]
-        assert len(writes) == 1
-    assert synchronous_commit() == "on"
+    with CaptureQueriesContext(connection) as queries, issuing():
+        queue_insert(token(client, "a"))
+        queue_insert(token(client, "b"))
+        assert not Token.objects.filter(token_hash__in=["a", "b"]).exists()  # queued
+    writes = [q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"]]
+    assert len(writes) == 1
+    assert "set_config('synchronous_commit', 'off', true)" in writes[0]
+    assert synchronous_commit() == "on"  # that statement's transaction only
     assert set(Token.objects.values_list("token_hash", flat=True)) == {"a", "b"}
 
 
-def test_a_revocation_inside_an_issuing_transaction_waits_again(client):
-    with issuing_transaction():
-        queue_insert(token(client, "c"))
-        refresh_family_revoke(family="no-such-family", reason="reuse")
-        flush_issuing_writes()
-        assert synchronous_commit() == "on"
-    assert Token.objects.filter(token_hash="c").exists()
-    assert not RefreshToken.objects.filter(family="no-such-family").exists()
+def test_a_claim_and_what_it_pays_for_are_all_or_nothing(client):
+    code = authorization_code(client, "claimed")
+    code.save()
+    lost = []
+    for name in ("first", "second"):
+        with issuing() as issued:
+            claim_on_issue(code, field="used_at", value=timezone.now(),
+                           on_lost=lambda name=name: lost.append(name))  # fmt: skip
+            queue_insert(token(client, name))
+        assert issued.claim_lost is (name == "second")
+    assert lost == ["second"]
+    assert list(Token.objects.values_list("token_hash", flat=True)) == ["first"]
+    code.refresh_from_db()
+    assert code.used_at is not None
 
 
 def test_commit_durably_keeps_the_flush(client):
-    with issuing_transaction():
+    with CaptureQueriesContext(connection) as queries, issuing():
         queue_insert(token(client, "d"))
         commit_durably()
-        flush_issuing_writes()
-        assert synchronous_commit() == "on"
+    assert not any("set_config" in q["sql"] for q in queries.captured_queries)
+    assert Token.objects.filter(token_hash="d").exists()
 
 
 def test_an_error_inside_writes_nothing(client):
     def failing_request():
-        with issuing_transaction():
+        with issuing():
             queue_insert(token(client, "e"))
             raise RuntimeError("the request failed")
 
@@ -88,14 +91,13 @@ def test_an_error_inside_writes_nothing(client):
 
 @override_settings(IDP_ASYNC_TOKEN_COMMIT=False)
 def test_the_setting_turns_the_skip_off(client):
-    with issuing_transaction():
+    with CaptureQueriesContext(connection) as queries, issuing():
         queue_insert(token(client, "f"))
-        flush_issuing_writes()
-        assert synchronous_commit() == "on"
+    assert not any("set_config" in q["sql"] for q in queries.captured_queries)
     assert Token.objects.filter(token_hash="f").exists()
 
 
-def test_outside_an_issuing_transaction_inserts_at_once(client):
+def test_outside_an_issuing_block_inserts_at_once(client):
     queue_insert(token(client, "g"))
     assert Token.objects.filter(token_hash="g").exists()
     assert synchronous_commit() == "on"

@@ -71,6 +71,43 @@ def test_concurrent_reuse_of_a_refresh_token_leaves_no_live_token(user):
                                                used_at__isnull=True).exists()  # fmt: skip
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_redemptions_of_a_code_leave_no_live_token(user):
+    """Six redemptions of one code at once: one wins, the others are replays, and a replay
+    revokes what the winner got - also when it lost the race by a moment."""
+    from tests.factories import PASSWORD
+
+    relying_party = make_rp(skip_consent=True)
+    browser = Browser()
+    browser.post("/login", {"email": user.email, "password": PASSWORD})
+    location = browser.get("/authorize", relying_party.authorize_params(
+        scope="openid offline_access"))["Location"]  # fmt: skip
+    code = query_of(location)["code"]
+    barrier, responses = threading.Barrier(6), []
+
+    def race():
+        try:
+            barrier.wait(timeout=30)
+            responses.append(relying_party.redeem(Browser(), code))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 400, 400, 400, 400, 400]
+    assert {r.json()["error"] for r in responses if r.status_code == 400} == {"invalid_grant"}
+    won = next(r.json() for r in responses if r.status_code == 200)
+    data = {"grant_type": "refresh_token", "refresh_token": won["refresh_token"]}
+    assert form(Browser(), "/token", data, relying_party).json()["error"] == "invalid_grant"
+    userinfo = Browser().get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {won['access_token']}")
+    assert userinfo.status_code == 401
+
+
 def test_token_for_another_api_is_refused_at_userinfo(signed_in):
     api = "https://api-a.example/"
     app = make_rp(skip_consent=True, resources=[api])
