@@ -83,7 +83,7 @@ DEFAULTS: dict[str, Any] = {
     # registry before it asks Redis whether another process changed them (idp/memo.py).
     # A change is seen everywhere within this long; 0 = ask on every request.
     "LOCAL_CACHE_TTL": timedelta(seconds=1),
-    # Token-issuing transactions commit without waiting for PostgreSQL's WAL flush; see
+    # Issuing codes and tokens commits without waiting for PostgreSQL's WAL flush; see
     # idp/durability.py for what a database crash can then forget. Revocations always wait.
     "ASYNC_TOKEN_COMMIT": True,
 }
