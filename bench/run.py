@@ -127,17 +127,17 @@ def fresh_database(url: str) -> None:
 
 
 def settle_database(url: str) -> None:
-    """VACUUM (ANALYZE) and CHECKPOINT before a scenario, as pgbench does: the rows the
-    scenarios before wrote are vacuumed and their dirty pages written now, not by an
-    autovacuum or a checkpoint landing inside a 10-second measurement (which would measure
-    that, once, rather than the scenario). Best effort: CHECKPOINT needs a superuser or
-    pg_checkpoint."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM (ANALYZE)")
-        try:
+    """CHECKPOINT before a scenario: the dirty pages of the set-up and the scenarios before
+    are written now, not by a checkpoint landing inside a 10-second measurement (which
+    would measure the disk, once, rather than the scenario). No VACUUM or ANALYZE: the
+    statistics of tables this small (hundreds of rows) make prepared statements plan
+    sequential scans that the scenario's own inserts then make slow, which is nothing like a
+    deployment's tables. Best effort: it needs a superuser or pg_checkpoint."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
-        except psycopg.Error as exc:
-            log(f"no CHECKPOINT before the scenario ({exc.__class__.__name__})")
+    except psycopg.Error as exc:
+        log(f"no CHECKPOINT before the scenario ({exc.__class__.__name__})")
 
 
 def fresh_redis(url: str) -> None:
