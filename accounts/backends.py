@@ -15,6 +15,10 @@ from django.core.exceptions import ValidationError
 
 from idp.services.compiled import first_row
 
+# The session's name for this backend, and the one sessions signed in before it carry.
+USER_BACKEND = "accounts.backends.UserBackend"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
 _known = ContextVar("portcullis_known_user", default=None)
 
 

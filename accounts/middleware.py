@@ -5,7 +5,7 @@ from collections.abc import Callable
 from django.contrib.auth import BACKEND_SESSION_KEY, logout
 from django.http import HttpRequest, HttpResponse
 
-from accounts.backends import user_known
+from accounts.backends import MODEL_BACKEND, USER_BACKEND, user_known
 from accounts.models import SSOSession
 from accounts.sessions import (
     SESSION_SID,
@@ -14,9 +14,6 @@ from accounts.sessions import (
     sso_session_touch,
 )
 from idp.services.compiled import first_row
-
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
-USER_BACKEND = "accounts.backends.UserBackend"
 
 
 class SSOSessionMiddleware:

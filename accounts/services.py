@@ -7,6 +7,7 @@ from django.contrib.auth import login, logout
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from accounts.backends import USER_BACKEND
 from accounts.models import User
 from accounts.sessions import SESSION_SID, sso_session_end, sso_session_of, sso_session_start
 
@@ -43,7 +44,7 @@ def user_login(*, request: HttpRequest, user: User, methods: list[str]) -> None:
     token. We also record when and how the user authenticated, for auth_time and amr.
     """
     previous = sso_session_of(request)
-    login(request, user, backend="accounts.backends.UserBackend")
+    login(request, user, backend=USER_BACKEND)
     # Whatever second step was pending in this browser is over.
     prefixes = ("portcullis_mfa", "portcullis_passkey")
     for key in [k for k in request.session.keys() if k.startswith(prefixes)]:  # noqa: SIM118

@@ -77,13 +77,15 @@ class Issuing:
 _issuing: ContextVar[Issuing | None] = ContextVar("portcullis_issuing", default=None)
 
 
+def _may_skip_flush() -> bool:
+    return idp_settings.ASYNC_TOKEN_COMMIT and connection.vendor == "postgresql"
+
+
 @contextmanager
 def issuing() -> Iterator[Issuing]:
     """One token request's writes (see the module docstring). After the block, check
     `claim_lost`: the response built inside must then not be sent."""
-    state = Issuing(
-        may_skip_flush=idp_settings.ASYNC_TOKEN_COMMIT and connection.vendor == "postgresql"
-    )
+    state = Issuing(may_skip_flush=_may_skip_flush())
     token = _issuing.set(state)
     try:
         yield state
@@ -122,11 +124,7 @@ def insert_without_waiting(obj) -> None:
     Like queue_insert(), `obj` gets no primary key back."""
     from idp.services.compiled import insert_row, insert_rows
 
-    if (
-        idp_settings.ASYNC_TOKEN_COMMIT
-        and connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-    ):
+    if _may_skip_flush() and not connection.in_atomic_block:
         insert_rows([obj], select=SKIP_FLUSH)
     else:
         insert_row(obj)

@@ -86,10 +86,10 @@ def _select_plan(model, constant: dict, related: tuple, params: dict) -> _Select
     return _plans[key]
 
 
-def _fetch(plan: _Select, connection, sql: str, values: list):
-    """Run `sql` (the plan's, or a statement ending in it) and build its first row."""
+def _fetch(plan: _Select, connection, values: list):
+    """Run the plan's SELECT and build its first row."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(plan.sql, values)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -123,7 +123,7 @@ def first_row(
     if plan is None:
         return _queryset(model, constant, related, params).first()
     connection = connections[model._default_manager.db]
-    return _fetch(plan, connection, plan.sql, values)
+    return _fetch(plan, connection, values)
 
 
 # --- INSERT ---
@@ -204,83 +204,91 @@ def insert_row(obj: Model, *, ignore_conflicts: bool = False) -> Model:
     return obj
 
 
+def _batch(objs: list[Model], connection) -> list[_Insert] | None:
+    """Each object's compiled INSERT, for one statement on PostgreSQL; None when any of them
+    is for the ORM (a pk set, save listeners, another database) or this is not PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return None
+    plans = []
+    for obj in objs:
+        if obj.pk is not None or connections[type(obj)._default_manager.db] is not connection:
+            return None
+        plan = _insert_plan(obj, connection, ignore_conflicts=False, returning=False)
+        if plan is None:
+            return None
+        plans.append(plan)
+    return plans
+
+
+def _insert_clauses(plans: list[_Insert], objs: list[Model], connection, condition: str):
+    """WITH clauses inserting `objs`, each as `INSERT ... SELECT <its values> <condition>`
+    (plain VALUES without a condition), and their parameters in order."""
+    clauses, params = [], []
+    for n, (plan, obj) in enumerate(zip(plans, objs, strict=True)):
+        if condition:
+            head, _, row = plan.sql.rpartition(" VALUES ")
+            # The ORM's SQL and constants only; every value is a parameter.
+            clauses.append(f"w{n} AS ({head} SELECT {row[1:-1]} {condition})")  # noqa: S608
+        else:
+            clauses.append(f"w{n} AS ({plan.sql})")
+        params += _insert_params(plan, obj, connection)
+    return clauses, params
+
+
 def insert_rows(objs: list[Model], *, select: str = "") -> None:
     """INSERT several new rows (of any models) in one statement on PostgreSQL: each a
     data-modifying WITH clause, which PostgreSQL runs to completion whether or not the
     main query reads it; `select` is that main query's select list (e.g. a set_config()).
     Elsewhere, one INSERT each. The rows get no primary key back."""
-    pending = []
-    for obj in objs:
-        connection = connections[type(obj)._default_manager.db]
-        plan = None
-        if obj.pk is None and connection.vendor == "postgresql":
-            plan = _insert_plan(obj, connection, ignore_conflicts=False, returning=False)
-        if plan is None:
-            insert_row(obj)
-        else:
-            pending.append((plan, obj, connection))
-    if not pending:
-        return
-    connection = pending[0][2]
-    if any(c is not connection for _, _, c in pending):
-        for _, obj, _ in pending:
-            insert_row(obj)
-        return
-    clauses, params = [], []
-    for n, (plan, obj, _) in enumerate(pending):
-        clauses.append(f"w{n} AS ({plan.sql})")
-        params.extend(_insert_params(plan, obj, connection))
-    sql = f"WITH {', '.join(clauses)} SELECT {select or '1'}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    for _, obj, _ in pending:
-        _inserted(obj, connection)
+    claim_and_insert(claim=None, objs=objs, select=select)
 
 
 def claim_and_insert(*, claim: tuple | None, objs: list[Model], select: str = "") -> bool:
     """Set `claim` = (record, field, value) - `record.<field>` from NULL to `value` - and
     insert `objs`, all or nothing: False (and nothing written) if the field was set already.
+    Without a claim, just insert `objs` (insert_rows()).
 
     On PostgreSQL one statement: the UPDATE ... RETURNING and each INSERT ... SELECT ...
     WHERE EXISTS (the UPDATE's row) are WITH clauses, and `select` (e.g. a set_config())
     joins the main query; a second request claiming the same row waits for the first's
     commit on the row lock, then finds the field set. Elsewhere, a transaction of the UPDATE
     and the INSERTs. The inserted rows get no primary key back."""
-    if claim is None:
-        insert_rows(objs, select=select)
+    if claim is None and not objs:
         return True
-    record, name, value = claim
-    model = type(record)
+    model = type(claim[0] if claim is not None else objs[0])
     connection = connections[model._default_manager.db]
-    constant = {f"{name}__isnull": True}
-    if connection.vendor == "postgresql":
-        update = _update_plan(model, constant, {name: value}, {"pk": record.pk}, connection)
-        plans = [
-            _insert_plan(obj, connection, ignore_conflicts=False, returning=False)
-            if obj.pk is None and connections[type(obj)._default_manager.db] is connection
-            else None
-            for obj in objs
-        ]
-        if update is not None and all(plans):
-            clauses = [f"claim AS ({update.sql} RETURNING 1)"]
-            params = _prepared(update.set_fields, [value], connection) + [record.pk]
-            for n, (plan, obj) in enumerate(zip(plans, objs, strict=True)):
-                head, _, row = plan.sql.rpartition(" VALUES ")
-                # The ORM's SQL and constants only; every value is a parameter.
-                exists = "WHERE EXISTS (SELECT 1 FROM claim)"
-                clauses.append(f"w{n} AS ({head} SELECT {row[1:-1]} {exists})")  # noqa: S608
-                params += _insert_params(plan, obj, connection)
-            main = "SELECT (SELECT count(*) FROM claim)" + (", " + select if select else "")  # noqa: S608
-            with connection.cursor() as cursor:
-                cursor.execute(f"WITH {', '.join(clauses)} {main}", params)
-                won = cursor.fetchone()[0] > 0
-            if won:
-                for obj in objs:
-                    _inserted(obj, connection)
-            return won
+    plans = _batch(objs, connection)
+    update = None
+    if claim is not None and plans is not None:
+        record, name, value = claim
+        update = _update_plan(model, {f"{name}__isnull": True}, {name: value},
+                              {"pk": record.pk}, connection)  # fmt: skip
+    if plans is None or (claim is not None and update is None):
+        return _claim_and_insert_with_the_orm(claim, objs, connection)
+    condition = "WHERE EXISTS (SELECT 1 FROM claim)" if claim is not None else ""
+    clauses, params = _insert_clauses(plans, objs, connection, condition)
+    columns = [select] if select else []
+    if claim is not None:
+        clauses.insert(0, f"claim AS ({update.sql} RETURNING 1)")
+        params = _prepared(update.set_fields, [value], connection) + [record.pk] + params
+        columns.insert(0, "(SELECT count(*) FROM claim)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(clauses)} SELECT {', '.join(columns) or '1'}", params)
+        won = claim is None or cursor.fetchone()[0] > 0
+    if won:
+        for obj in objs:
+            _inserted(obj, connection)
+    return won
+
+
+def _claim_and_insert_with_the_orm(claim: tuple | None, objs: list[Model], connection) -> bool:
     with transaction.atomic(using=connection.alias):
-        if not update_rows(model, constant, values={name: value}, pk=record.pk):
-            return False
+        if claim is not None:
+            record, name, value = claim
+            changed = update_rows(type(record), {f"{name}__isnull": True}, values={name: value},
+                                  pk=record.pk)  # fmt: skip
+            if not changed:
+                return False
         for obj in objs:
             insert_row(obj)
     return True
