@@ -3,12 +3,48 @@
 import base64
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.db import connection
 
 from clients import services as client_services
 
 REDIRECT_URI = "https://rp.example/callback"
+
+# For tests of what only PostgreSQL has (its health check, synchronous_commit).
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only")
+
+
+def sql_value(sql: str, params: list | None = None):
+    """The first column of the first row `sql` returns, on the test's connection."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def run_concurrently(target, workers: int = 4) -> list[BaseException]:
+    """Start `workers` threads (each with its own database connection) at one barrier."""
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            barrier.wait(timeout=30)
+            target()
+        except BaseException as exc:  # noqa: BLE001  (reported to the test below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
 
 
 def pkce_pair() -> tuple[str, str]:

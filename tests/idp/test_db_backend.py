@@ -10,16 +10,13 @@ from django.db import connection
 from django.db.backends.postgresql.base import DatabaseWrapper as DjangoWrapper
 from django.test import Client
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only"),
-]
+from tests.idp.conftest import postgresql_only, sql_value
+
+pytestmark = [pytest.mark.django_db(transaction=True), postgresql_only]
 
 
 def backend_pid() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
+    return sql_value("SELECT pg_backend_pid()")
 
 
 def terminate(pid: int) -> None:

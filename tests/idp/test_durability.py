@@ -17,18 +17,13 @@ from idp.durability import (
     queue_insert,
 )
 from idp.models import AuthorizationCode, Token
-from tests.idp.conftest import make_rp
+from tests.idp.conftest import make_rp, postgresql_only, sql_value
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), postgresql_only]
 
 
 def synchronous_commit() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        return cursor.fetchone()[0]
+    return sql_value("SHOW synchronous_commit")
 
 
 def token(client, token_hash: str) -> Token:

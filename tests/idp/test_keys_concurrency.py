@@ -1,39 +1,16 @@
 """Rotation run by several workers at once: real connections, real locks."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 
 from idp.models import SigningKey
 from idp.services import keys
+from tests.idp.conftest import run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def run_concurrently(target, workers: int = 4) -> list[BaseException]:
-    """Start `workers` threads (each with its own database connection) at one barrier."""
-    barrier = threading.Barrier(workers)
-    errors: list[BaseException] = []
-
-    def worker():
-        try:
-            barrier.wait(timeout=30)
-            target()
-        except BaseException as exc:  # noqa: BLE001  (reported to the test below)
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
 
 
 def test_concurrent_first_rotation_creates_exactly_one_active_key_per_alg():

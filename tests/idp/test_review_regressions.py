@@ -2,15 +2,13 @@
 
 import base64
 import json
-import threading
 from urllib.parse import urlencode
 
 import pytest
-from django.db import connection
 from django.test import Client as Browser
 
 from idp.models import RefreshToken
-from tests.idp.conftest import REDIRECT_URI, make_rp, query_of
+from tests.idp.conftest import REDIRECT_URI, make_rp, query_of, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -48,23 +46,13 @@ def test_concurrent_reuse_of_a_refresh_token_leaves_no_live_token(user):
     browser = Browser()
     browser.post("/login", {"email": user.email, "password": PASSWORD})
     token = first_tokens(browser, relying_party)["refresh_token"]
-    barrier, statuses = threading.Barrier(6), []
+    statuses = []
 
-    def race():
-        try:
-            barrier.wait(timeout=30)
-            data = {"grant_type": "refresh_token", "refresh_token": token}
-            response = form(Browser(), "/token", data, relying_party)
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def refresh():
+        data = {"grant_type": "refresh_token", "refresh_token": token}
+        statuses.append(form(Browser(), "/token", data, relying_party).status_code)
 
-    threads = [threading.Thread(target=race) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
+    assert run_concurrently(refresh, workers=6) == []
     assert statuses.count(200) <= 1
     if statuses.count(400):  # reuse was seen: nothing of the family may survive
         assert not RefreshToken.objects.filter(revoked_at__isnull=True,
@@ -83,21 +71,10 @@ def test_concurrent_redemptions_of_a_code_leave_no_live_token(user):
     location = browser.get("/authorize", relying_party.authorize_params(
         scope="openid offline_access"))["Location"]  # fmt: skip
     code = query_of(location)["code"]
-    barrier, responses = threading.Barrier(6), []
+    responses = []
 
-    def race():
-        try:
-            barrier.wait(timeout=30)
-            responses.append(relying_party.redeem(Browser(), code))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=race) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
+    assert run_concurrently(lambda: responses.append(relying_party.redeem(Browser(), code)),
+                            workers=6) == []  # fmt: skip
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200, 400, 400, 400, 400, 400]
     assert {r.json()["error"] for r in responses if r.status_code == 400} == {"invalid_grant"}
