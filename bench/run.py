@@ -8,10 +8,11 @@ One run:
   3. a user and clients provisioned through the normal CLI, a browser session obtained by
      driving the login and consent forms;
   4. each scenario at 1, 8 and 32 connections with wrk (Lua scripts in bench/wrk/), bounded
-     in time, after a short warm-up; any error or unexpected response fails the run;
+     in time, after a short warm-up, in interleaved rounds: the floor, then the scenario,
+     three times; any error or unexpected response fails the run;
   5. a markdown table and a JSON file in bench/results/, the targets checked at 8 connections.
 
-    .venv/bin/python bench/run.py                 # the full run (about 8 minutes)
+    .venv/bin/python bench/run.py                 # the full run (about 12 minutes)
     .venv/bin/python bench/run.py --smoke         # CI: 2 s a scenario, no speed thresholds
     .venv/bin/python bench/run.py --stack gunicorn-gthread --only floor,discovery,cc_rs256
 
@@ -31,6 +32,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -391,6 +393,10 @@ class Measurement:
     flows: int = 0
     flows_per_s: float = 0.0
     ratio: float | None = None
+    # Latency quantiles, percent -> microseconds ("100" is the maximum).
+    latency_us: dict = field(default_factory=dict)
+    # The interleaved rounds of a row: each one's req/s, the floor's just before, their ratio.
+    rounds: list = field(default_factory=list)
 
 
 @dataclass
@@ -431,19 +437,67 @@ def run_wrk(
         requests=data["requests"],
         seconds=round(seconds_run, 2),
         rps=round(data["requests"] / seconds_run, 1),
-        p50_ms=round(data["latency_us"]["p50"] / 1000, 2),
-        p99_ms=round(data["latency_us"]["p99"] / 1000, 2),
+        p50_ms=round(data["latency_us"]["50"] / 1000, 2),
+        p99_ms=round(data["latency_us"]["99"] / 1000, 2),
         errors=errors,
         error_detail={k: v for k, v in data["errors"].items() if v},
         cpu_ms_per_request={
             group: round(seconds * 1000 / max(data["requests"], 1), 3)
             for group, seconds in sorted(cpu.items())
         },
+        latency_us={q: int(v) for q, v in data["latency_us"].items()},
     )
     if data["flows"]:
         measurement.flows = data["flows"]
         measurement.flows_per_s = round(data["flows"] / seconds_run, 1)
     return measurement
+
+
+def merged_quantile(parts: list[Measurement], percent: float) -> float:
+    """The latency (µs) below which `percent` of the requests of all `parts` fell, from each
+    part's quantile table. A part's share below a value counts only its quantiles at or
+    under it, so the result errs high, never low."""
+    total = sum(p.requests for p in parts)
+    candidates = sorted({v for p in parts for v in p.latency_us.values()})
+    for value in candidates:
+        below = sum(
+            p.requests * max((float(q) for q, v in p.latency_us.items() if v <= value), default=0)
+            / 100
+            for p in parts
+        )  # fmt: skip
+        if below >= total * percent / 100:
+            return value
+    return candidates[-1] if candidates else 0.0
+
+
+def combine(parts: list[Measurement]) -> Measurement:
+    """One row from its rounds: their requests and time summed, latency merged."""
+    requests = sum(p.requests for p in parts)
+    seconds = sum(p.seconds for p in parts)
+    cpu_groups_ = sorted({g for p in parts for g in p.cpu_ms_per_request})
+    row = Measurement(
+        scenario=parts[0].scenario,
+        connections=parts[0].connections,
+        requests=requests,
+        seconds=round(seconds, 2),
+        rps=round(requests / seconds, 1) if seconds else 0.0,
+        p50_ms=round(merged_quantile(parts, 50) / 1000, 2),
+        p99_ms=round(merged_quantile(parts, 99) / 1000, 2),
+        errors=sum(p.errors for p in parts),
+        error_detail={k: sum(p.error_detail.get(k, 0) for p in parts)
+                      for k in sorted({k for p in parts for k in p.error_detail})},
+        cpu_ms_per_request={
+            g: round(sum(p.cpu_ms_per_request.get(g, 0.0) * p.requests for p in parts)
+                     / max(requests, 1), 3)
+            for g in cpu_groups_
+        },
+        flows=sum(p.flows for p in parts),
+        latency_us={"50": int(merged_quantile(parts, 50)), "99": int(merged_quantile(parts, 99)),
+                    "100": max(p.latency_us.get("100", 0) for p in parts)},
+    )  # fmt: skip
+    if row.flows:
+        row.flows_per_s = round(row.flows / seconds, 1)
+    return row
 
 
 # --- the run ---
@@ -620,7 +674,8 @@ def markdown(results: dict) -> str:
         f"Machine: {results['machine']['cpus']} cores, {results['machine']['platform']}, "
         f"Python {results['machine']['python']}. Serving stack: `{results['stack']}` "
         f"({results['stack_command']}). Reference: `{results['reference_command']}`. "
-        f"{results['seconds']} s per measurement after a warm-up; load by wrk, one thread "
+        f"Each row: {results['rounds']} round(s) of the floor for {results['floor_seconds']} s "
+        f"then the scenario for {results['seconds']} s, after a warm-up; load by wrk, one thread "
         f"(its ceiling on a trivial endpoint: {results['generator_ceiling_rps']:,.0f} req/s).",
         "",
         "| scenario | conns | req/s | floor req/s | ratio to floor | p50 ms | p99 ms | errors |",
@@ -637,8 +692,10 @@ def markdown(results: dict) -> str:
             f"| {titles[m['scenario']]} | {m['connections']} | {rate} | {floor_rps} | {ratio} | "
             f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['errors']} |"
         )
-    lines += ["", "Ratios are req/s (flows/s for the code flow) over the floor's req/s at the "
-              "same concurrency, measured again just before each row.", ""]  # fmt: skip
+    lines += ["", "A ratio is req/s (flows/s for the code flow) over the floor's req/s at the "
+              "same concurrency measured just before, the median of the row's rounds; req/s "
+              "and latency are over all its rounds, the floor column is the rounds' median.",
+              ""]  # fmt: skip
     if results.get("targets"):
         lines += ["## Targets at 8 connections", "", "| target | wanted | measured | met |",
                   "|---|---:|---:|---|"]  # fmt: skip
@@ -676,7 +733,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true",
                         help="2 s a scenario, no speed thresholds (CI)")  # fmt: skip
-    parser.add_argument("--seconds", type=float, help="seconds per measurement (default 10)")
+    parser.add_argument("--seconds", type=float,
+                        help="seconds of a scenario per round (default 4)")  # fmt: skip
+    parser.add_argument("--rounds", type=int,
+                        help="rounds per row, each after the floor (default 3)")  # fmt: skip
     parser.add_argument("--stack", choices=sorted(STACKS), default="production")
     parser.add_argument("--workers", type=int, default=0,
                         help="web workers (default: the stack's own)")  # fmt: skip
@@ -690,9 +750,10 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="also write a pyinstrument profile of token requests")  # fmt: skip
     args = parser.parse_args()
-    seconds = args.seconds or (2.0 if args.smoke else 10.0)
+    seconds = args.seconds or (2.0 if args.smoke else 4.0)
+    rounds = args.rounds or (1 if args.smoke else 3)
     warmup = 1.0 if args.smoke else 3.0
-    floor_seconds = seconds if args.smoke else 5.0
+    floor_seconds = seconds if args.smoke else 2.0
     connections = [int(c) for c in args.connections.split(",")]
 
     wrk = ensure_wrk()
@@ -835,26 +896,37 @@ def main() -> int:
             log(f"{scenario.name}: warm-up")
             run_wrk(wrk, server.url, scenario, 8, warmup, workdir, prepare(8))
             for c in connections:
-                if scenario is not floor_scenario:
-                    # The floor again, just before: a ratio compares two measurements made
-                    # under the same conditions (this machine's speed drifts over minutes).
-                    again = run_wrk(wrk, reference.url, floor_scenario, c, floor_seconds,
-                                    workdir, {})  # fmt: skip
-                    if again.errors:
-                        measurements.append(again)
-                    floor[c] = again.rps
-                m = run_wrk(wrk, server.url, scenario, c, seconds, workdir, prepare(c))
+                # Interleaved rounds: the floor, then the scenario, `rounds` times. A ratio
+                # compares two measurements made seconds apart, and the row's ratio is the
+                # median of its rounds': this machine's speed drifts within a minute.
+                parts, floors = [], []
+                for _ in range(rounds):
+                    if scenario is not floor_scenario:
+                        floors.append(run_wrk(wrk, reference.url, floor_scenario, c,
+                                              floor_seconds, workdir, {}))  # fmt: skip
+                    parts.append(run_wrk(wrk, server.url, scenario, c, seconds, workdir,
+                                         prepare(c)))  # fmt: skip
+                measurements.extend(f for f in floors if f.errors)
+                m = combine(parts)
                 if scenario is floor_scenario:
-                    floor[c] = m.rps
-                rate = getattr(m, scenario.rate_key)
-                m.floor_rps = floor.get(c)
-                m.ratio = round(rate / floor[c], 3) if floor.get(c) else None
+                    floor[c] = m.floor_rps = m.rps
+                    m.ratio = 1.0
+                else:
+                    m.rounds = [
+                        {"rate": getattr(p, scenario.rate_key), "floor_rps": f.rps,
+                         "ratio": round(getattr(p, scenario.rate_key) / f.rps, 3)}
+                        for p, f in zip(parts, floors, strict=True) if f.rps
+                    ]  # fmt: skip
+                    if m.rounds:
+                        m.ratio = round(statistics.median(r["ratio"] for r in m.rounds), 3)
+                        m.floor_rps = round(statistics.median(f.rps for f in floors), 1)
                 measurements.append(m)
                 log(f"{scenario.name} c={c}: {m.rps:,.0f} req/s"
                     + (f" ({m.flows_per_s:,.0f} flows/s)" if m.flows else "")
                     + f", p50 {m.p50_ms} ms, p99 {m.p99_ms} ms, errors {m.errors}"
                     + (f" {m.error_detail}" if m.errors else "")
-                    + f"; floor {floor.get(c, 0):,.0f}"
+                    + (f"; ratio {m.ratio} (rounds {[r['ratio'] for r in m.rounds]})"
+                       if m.rounds else "")
                     + f"; CPU ms/request {m.cpu_ms_per_request}")  # fmt: skip
         verified = verify_samples(samples_file, issuer, rp.client_id)
         log(f"verified {verified} sampled ID tokens")
@@ -880,6 +952,8 @@ def main() -> int:
         ),  # fmt: skip
         "reference_command": "gunicorn -w 2 -k sync idp.wsgi",
         "seconds": seconds,
+        "rounds": rounds,
+        "floor_seconds": floor_seconds,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),

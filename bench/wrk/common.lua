@@ -44,6 +44,10 @@ function env_headers()
   return headers
 end
 
+-- Latency quantiles (percent -> microseconds) written with the summary, so that the
+-- orchestrator can merge the rounds of one row into one distribution.
+QUANTILES = { 50, 75, 90, 95, 97, 98, 99, 99.5, 99.9 }
+
 function done(summary, latency, requests)
   local total_ok, total_bad, total_flows = 0, 0, 0
   for _, thread in ipairs(threads) do
@@ -51,16 +55,19 @@ function done(summary, latency, requests)
     total_bad = total_bad + (thread:get("bad") or 0)
     total_flows = total_flows + (thread:get("flows") or 0)
   end
+  local quantiles = {}
+  for _, q in ipairs(QUANTILES) do
+    table.insert(quantiles, string.format('"%s":%d', q, latency:percentile(q)))
+  end
+  table.insert(quantiles, string.format('"100":%d', latency.max))
   local e = summary.errors
   local out = assert(io.open(os.getenv("BENCH_OUT"), "w"))
   out:write(string.format(
     '{"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"unexpected":%d},' ..
-    '"ok":%d,"flows":%d,"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f}}\n',
+    '"ok":%d,"flows":%d,"latency_us":{%s},"latency_mean_us":%.1f}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout, total_bad,
-    total_ok, total_flows,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
+    total_ok, total_flows, table.concat(quantiles, ","), latency.mean))
   out:close()
 end
