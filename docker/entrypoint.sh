@@ -24,7 +24,7 @@
 #                  before PATH (default: /opt/venv)
 #   WEB_SERVER     granian (default: measured fastest, see docs/performance.md) or gunicorn
 #   HOST, PORT     where `web` listens (default 0.0.0.0:8000)
-#   WEB_CONCURRENCY  web worker processes (default: two per CPU core)
+#   WEB_CONCURRENCY  web worker processes (default: granian one per CPU core, gunicorn two)
 #   WEB_THREADS    granian: threads per worker running Django (default 1); GRANIAN_* variables
 #                  reach granian itself (e.g. GRANIAN_LOG_ACCESS_ENABLED=true)
 #   RUN_MIGRATIONS 1 = `web` runs `manage.py migrate --noinput` before starting the server.
@@ -165,7 +165,9 @@ case $role in
         fi
         # granian: HTTP in Rust, Django in WEB_THREADS threads per worker process. Keep its
         # default backpressure: it bounds *connections* per worker, idle keep-alive included.
-        workers=${WEB_CONCURRENCY:-$(($(nproc 2>/dev/null || echo 1) * 2))}
+        # One worker per core: measured faster and with a shorter tail than two per core on a
+        # machine that also runs PostgreSQL (docs/performance.md, "Serving stack").
+        workers=${WEB_CONCURRENCY:-$(nproc 2>/dev/null || echo 1)}
         run_exec "$server" --interface wsgi --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
             --workers "$workers" --blocking-threads "${WEB_THREADS:-1}" --no-ws \
             --respawn-failed-workers --workers-kill-timeout 20 "$@" idp.wsgi:application

@@ -75,9 +75,9 @@ def test_web_granian_takes_its_settings_from_the_environment():
     assert plan == [("exec", [*granian("3", "2", "127.0.0.1", "9000"), GRANIAN_APP])]
 
 
-def test_web_granian_defaults_to_two_workers_per_core():
+def test_web_granian_defaults_to_one_worker_per_core():
     cores = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout)
-    assert planned("web") == [("exec", [*granian(str(2 * cores)), GRANIAN_APP])]
+    assert planned("web") == [("exec", [*granian(str(cores)), GRANIAN_APP])]
 
 
 def test_web_server_gunicorn_execs_gunicorn_with_the_config():
