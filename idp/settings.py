@@ -141,10 +141,15 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
-        # psycopg sends parameters separately and prepares statements it sees repeatedly,
-        # so PostgreSQL parses and plans each hot query once per connection, not per request.
+        # psycopg sends parameters separately and prepares a statement the fifth time it
+        # sees it, so PostgreSQL parses and plans each hot query once per connection, not per
+        # request (Django turns preparing off unless prepare_threshold is set). Planning was
+        # most of PostgreSQL's CPU per token request (docs/performance.md).
         # Off (DATABASE_SERVER_SIDE_BINDING=0) behind a pgbouncer in transaction mode.
-        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True,
+            prepare_threshold=env.int("DATABASE_PREPARE_THRESHOLD", default=5),
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, sessions and the Celery broker; unset means a zero-setup local run ---

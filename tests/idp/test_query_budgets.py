@@ -10,7 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from idp.services import keys
-from tests.idp.conftest import make_rp, query_of
+from tests.idp.conftest import make_rp, postgresql_only, query_of, sql_value
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +109,22 @@ def test_hot_paths_stay_within_their_query_budgets(
         budgets["token_refresh"] += 2
     off = {k: (measured[k], budgets[k]) for k in budgets if measured[k] != budgets[k]}
     assert not off, f"off budget (measured, budget): {off}; all: {measured}"
+
+
+@postgresql_only
+def test_a_hot_query_is_planned_once_per_connection(warm, signed_in, rp):
+    """PostgreSQL parses and plans a repeated statement once: psycopg prepares it (Django
+    leaves that off unless asked; idp.settings asks)."""
+    callback = signed_in.get("/authorize", rp.authorize_params(scope="openid"))["Location"]
+    access = rp.redeem(Client(), query_of(callback)["code"]).json()["access_token"]
+
+    def prepared_lookups() -> int:
+        return sql_value(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%FROM "idp_token" LEFT OUTER JOIN "accounts_user"%'],
+        )
+
+    before = prepared_lookups()
+    for _ in range(settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] + 1):
+        assert Client().get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+    assert prepared_lookups() == before + 1
