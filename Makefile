@@ -51,7 +51,7 @@ test-pg: install-dev
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: the benchmark in the production configuration (PostgreSQL, Redis, DEBUG off), about
-## 12 minutes; table and JSON in bench/results/ (see docs/performance.md). BENCH_ARGS adds options.
+## 10 minutes; table and JSON in bench/results/ (see docs/performance.md). BENCH_ARGS adds options.
 bench: install-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
 

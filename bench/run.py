@@ -12,7 +12,7 @@ One run:
      three times; any error or unexpected response fails the run;
   5. a markdown table and a JSON file in bench/results/, the targets checked at 8 connections.
 
-    .venv/bin/python bench/run.py                 # the full run (about 12 minutes)
+    .venv/bin/python bench/run.py                 # the full run (about 10 minutes)
     .venv/bin/python bench/run.py --smoke         # CI: 2 s a scenario, no speed thresholds
     .venv/bin/python bench/run.py --stack gunicorn-gthread --only floor,discovery,cc_rs256
 
@@ -395,7 +395,8 @@ class Measurement:
     ratio: float | None = None
     # Latency quantiles, percent -> microseconds ("100" is the maximum).
     latency_us: dict = field(default_factory=dict)
-    # The interleaved rounds of a row: each one's req/s, the floor's just before, their ratio.
+    # The interleaved rounds of a row: each one's rate (req/s, or flows/s for the code flow),
+    # the floor's req/s just before it, and their ratio.
     rounds: list = field(default_factory=list)
 
 
@@ -475,14 +476,15 @@ def combine(parts: list[Measurement]) -> Measurement:
     requests = sum(p.requests for p in parts)
     seconds = sum(p.seconds for p in parts)
     cpu_groups_ = sorted({g for p in parts for g in p.cpu_ms_per_request})
+    p50, p99 = merged_quantile(parts, 50), merged_quantile(parts, 99)
     row = Measurement(
         scenario=parts[0].scenario,
         connections=parts[0].connections,
         requests=requests,
         seconds=round(seconds, 2),
         rps=round(requests / seconds, 1) if seconds else 0.0,
-        p50_ms=round(merged_quantile(parts, 50) / 1000, 2),
-        p99_ms=round(merged_quantile(parts, 99) / 1000, 2),
+        p50_ms=round(p50 / 1000, 2),
+        p99_ms=round(p99 / 1000, 2),
         errors=sum(p.errors for p in parts),
         error_detail={k: sum(p.error_detail.get(k, 0) for p in parts)
                       for k in sorted({k for p in parts for k in p.error_detail})},
@@ -492,7 +494,7 @@ def combine(parts: list[Measurement]) -> Measurement:
             for g in cpu_groups_
         },
         flows=sum(p.flows for p in parts),
-        latency_us={"50": int(merged_quantile(parts, 50)), "99": int(merged_quantile(parts, 99)),
+        latency_us={"50": int(p50), "99": int(p99),
                     "100": max(p.latency_us.get("100", 0) for p in parts)},
     )  # fmt: skip
     if row.flows:
@@ -887,7 +889,6 @@ def main() -> int:
             scenarios = [s for s in scenarios if s.name in wanted]
 
         measurements: list[Measurement] = []
-        floor: dict[int, float] = {}
         floor_scenario = scenarios[0]
         for scenario in scenarios:
             server = reference if scenario.server == "reference" else ours
@@ -909,7 +910,7 @@ def main() -> int:
                 measurements.extend(f for f in floors if f.errors)
                 m = combine(parts)
                 if scenario is floor_scenario:
-                    floor[c] = m.floor_rps = m.rps
+                    m.floor_rps = m.rps
                     m.ratio = 1.0
                 else:
                     m.rounds = [
