@@ -65,10 +65,11 @@ def refresh_token_find(*, token: str, client: Client) -> RefreshToken | None:
     too, and the event is logged for the operator."""
     if not isinstance(token, str) or not token or len(token) > 512:
         return None
-    record = first_row(
-        RefreshToken, related=("user",), token_hash=token_hash(token), client_id=client.pk
-    )
-    if record is None or record.revoked_at is not None:
+    # By the hash alone, the client checked after: with `client_id` in the WHERE clause too,
+    # PostgreSQL may plan the prepared statement on the client's index (every token the
+    # client holds, read on every refresh) rather than the unique one.
+    record = first_row(RefreshToken, related=("user",), token_hash=token_hash(token))
+    if record is None or record.client_id != client.pk or record.revoked_at is not None:
         return None
     record.client = client  # the one that authenticated: no second lookup
     if record.used_at is not None:

@@ -1,6 +1,7 @@
 """Query budgets of the hot paths: structural, not timed. A change that adds a query to the
 token endpoint, userinfo, introspection or a signed-in authorization fails here."""
 
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -128,3 +129,104 @@ def test_a_hot_query_is_planned_once_per_connection(warm, signed_in, rp):
     for _ in range(settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] + 1):
         assert Client().get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
     assert prepared_lookups() == before + 1
+
+
+def _generic_plan_scans(sql: str, params: list) -> list[tuple[str, str]]:
+    """(table, index name or "seq scan") for each scan of the plan PostgreSQL runs a
+    prepared statement with once it stops planning per call (its generic plan)."""
+    numbers = iter(range(1, len(params) + 1))
+    body = re.sub(r"%s", lambda _m: f"${next(numbers)}", sql)
+    arguments = ", ".join(["NULL"] * len(params))  # a generic plan is the same for any value
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE portcullis_plan_check AS {body}")
+        execute = f"EXECUTE portcullis_plan_check({arguments})" if params else (
+            "EXECUTE portcullis_plan_check")  # fmt: skip
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {execute}")
+        plan = cursor.fetchone()[0]
+        cursor.execute("DEALLOCATE portcullis_plan_check")
+    scans, stack = [], [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.get("Plans", []))
+        if "Index Name" in node:
+            scans.append((node["Relation Name"], node["Index Name"]))
+        elif node["Node Type"] == "Seq Scan":
+            scans.append((node["Relation Name"], "seq scan"))
+    return scans
+
+
+INDEX_COLUMNS = """
+    SELECT c.relname, i.indisunique,
+           array(SELECT a.attname FROM unnest(i.indkey) k
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid = %s::regclass"""
+
+
+def _unique_keyed(table: str, index: str) -> bool:
+    """Do `index`'s columns include a unique key of `table` (a lookup on it reads one row)?"""
+    with connection.cursor() as cursor:
+        cursor.execute(INDEX_COLUMNS, [table])
+        indexes = {name: (unique, set(columns)) for name, unique, columns in cursor.fetchall()}
+    columns = indexes[index][1]
+    return any(unique and key <= columns for unique, key in indexes.values())
+
+
+@postgresql_only
+def test_hot_lookups_read_one_row_whatever_the_statistics(warm, signed_in, user):
+    """Each lookup of the hot paths is planned on a unique key even with no statistics
+    (a new deployment, or autovacuum off) and as a generic plan (a prepared statement
+    after its first executions): never on an index of the client or the user, which would
+    read every token the client holds on every request."""
+    from django.utils import timezone
+
+    from idp.models import AuthorizationCode, RefreshToken, Token
+    from idp.services.consent import consent_grant
+
+    relying_party = make_rp(skip_consent=False)
+    consent_grant(user=user, client=relying_party.client, scopes=["openid", "offline_access"])
+    now, later = timezone.now(), timezone.now() + timezone.timedelta(hours=1)
+    n = 400  # tokens the client already holds
+    common = {"client": relying_party.client, "user": user, "issued_at": now, "expires_at": later}
+    RefreshToken.objects.bulk_create(
+        RefreshToken(token_hash=f"r{i:063}", family=f"f{i % 4}", auth_time=0,
+                     family_expires_at=later, **common)
+        for i in range(n)
+    )  # fmt: skip
+    Token.objects.bulk_create(
+        Token(token_hash=f"t{i:063}", format="opaque", family=f"f{i % 4}", **common)
+        for i in range(n)
+    )
+    codes = {k: v for k, v in common.items() if k != "issued_at"} | {"created_at": now}
+    AuthorizationCode.objects.bulk_create(
+        AuthorizationCode(code_hash=f"c{i:063}", redirect_uri="x", auth_time=0, **codes)
+        for i in range(n)
+    )
+
+    selects: list[tuple[str, list]] = []
+
+    def capture(execute, sql, params, many, context):
+        if sql.startswith("SELECT") and "pg_" not in sql:
+            selects.append((sql, list(params or ())))
+        return execute(sql, params, many, context)
+
+    rp_http = Client()
+    with connection.execute_wrapper(capture):
+        params = relying_party.authorize_params(scope="openid offline_access")
+        callback = signed_in.get("/authorize", params)["Location"]
+        tokens = relying_party.redeem(rp_http, query_of(callback)["code"]).json()
+        refreshed = form(rp_http, "/token", {"grant_type": "refresh_token",
+                                             "refresh_token": tokens["refresh_token"]},
+                         relying_party).json()  # fmt: skip
+        bearer = f"Bearer {refreshed['access_token']}"
+        assert rp_http.get("/userinfo", HTTP_AUTHORIZATION=bearer).status_code == 200
+
+    tables = {"idp_refreshtoken", "idp_token", "idp_authorizationcode", "idp_consent",
+              "accounts_ssosession", "accounts_user"}  # fmt: skip
+    scanned = {scan for sql, p in selects for scan in _generic_plan_scans(sql, p)}
+    looked_up = {table for table, _ in scanned}
+    assert {"idp_refreshtoken", "idp_token", "idp_authorizationcode", "idp_consent"} <= looked_up
+    wrong = {(table, index) for table, index in scanned if table in tables
+             and (index == "seq scan" or not _unique_keyed(table, index))}  # fmt: skip
+    assert not wrong, f"hot lookups planned off a unique key: {sorted(wrong)}"
