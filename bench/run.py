@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import hashlib
 import json
 import os
@@ -438,15 +439,16 @@ def run_wrk(
         requests=data["requests"],
         seconds=round(seconds_run, 2),
         rps=round(data["requests"] / seconds_run, 1),
-        p50_ms=round(data["latency_us"]["50"] / 1000, 2),
-        p99_ms=round(data["latency_us"]["99"] / 1000, 2),
+        p50_ms=round(quantile(data["latency_us"], 50) / 1000, 2),
+        p99_ms=round(quantile(data["latency_us"], 99) / 1000, 2),
         errors=errors,
         error_detail={k: v for k, v in data["errors"].items() if v},
         cpu_ms_per_request={
             group: round(seconds * 1000 / max(data["requests"], 1), 3)
             for group, seconds in sorted(cpu.items())
         },
-        latency_us={q: int(v) for q, v in data["latency_us"].items()},
+        # "99.00" -> "99": the keys are percentages, written by common.lua with two decimals.
+        latency_us={format(float(q), "g"): int(v) for q, v in data["latency_us"].items()},
     )
     if data["flows"]:
         measurement.flows = data["flows"]
@@ -454,18 +456,33 @@ def run_wrk(
     return measurement
 
 
+def quantile(table: dict, percent: float) -> float:
+    """The entry for `percent` in a quantile table whose keys are percentages as text."""
+    return next(v for q, v in table.items() if float(q) == percent)
+
+
 def merged_quantile(parts: list[Measurement], percent: float) -> float:
     """The latency (µs) below which `percent` of the requests of all `parts` fell, from each
-    part's quantile table. A part's share below a value counts only its quantiles at or
-    under it, so the result errs high, never low."""
+    part's quantile table (common.lua: every 0.01 % from the 98th). A part's share below a
+    value counts only its quantiles at or under it, so the result errs high, never low, by
+    at most one step of the tables."""
     total = sum(p.requests for p in parts)
-    candidates = sorted({v for p in parts for v in p.latency_us.values()})
+    tables = []
+    for p in parts:
+        steps = sorted((v, float(q)) for q, v in p.latency_us.items())
+        # Latency grows with the percentage: the share at or under a value is the largest
+        # percentage whose latency is at or under it.
+        shares, best = [], 0.0
+        for _, q in steps:
+            best = max(best, q)
+            shares.append(best)
+        tables.append((p.requests, [v for v, _ in steps], shares))
+    candidates = sorted({v for _, values, _ in tables for v in values})
     for value in candidates:
-        below = sum(
-            p.requests * max((float(q) for q, v in p.latency_us.items() if v <= value), default=0)
-            / 100
-            for p in parts
-        )  # fmt: skip
+        below = 0.0
+        for count, values, shares in tables:
+            i = bisect.bisect_right(values, value)
+            below += count * (shares[i - 1] if i else 0.0) / 100
         if below >= total * percent / 100:
             return value
     return candidates[-1] if candidates else 0.0
