@@ -43,3 +43,22 @@ def test_rounds_combine_into_one_row():
     assert row.cpu_ms_per_request == {"postgres": 0.25, "web": 2.5}  # weighted by requests
     assert row.latency_us["100"] == 12000
     assert row.p99_ms == pytest.approx(9.0)
+
+
+def fine_table(latency_at) -> dict:
+    """A quantile table as common.lua writes it once run_wrk() has read it: the coarse
+    quantiles, then every 0.01 % from the 98th (keys as "99", "98.37", "99.5")."""
+    percents = [50, 75, 90, 95, 96, 97] + [98 + i / 100 for i in range(200)]
+    return {format(float(f"{p:.2f}"), "g"): latency_at(p) for p in percents} | {"100": 10**6}
+
+
+def test_fine_tables_merge_to_the_p99_of_all_the_requests():
+    # Two rounds of equal size whose latency at percentile p is p µs and p + 1,000 µs.
+    a = part(1000, 2.0, fine_table(lambda p: round(p * 100)))
+    b = part(1000, 2.0, fine_table(lambda p: round(p * 100) + 1000))
+    assert {"99", "98.37", "99.5"} <= set(a.latency_us)
+    assert bench.quantile(a.latency_us, 99) == 9900
+    # Of all 2,000 requests, the slowest 1 % are round b's slowest 2 %: the p99 of the whole is
+    # b's p98, 10,800 µs, found to within one step of the tables (erring high).
+    assert 10800 <= bench.merged_quantile([a, b], 99) <= 10801
+    assert bench.merged_quantile([a, a], 99) == 9900  # identical rounds: their own p99
