@@ -432,6 +432,8 @@ def run_wrk(
         sys.exit(f"bench: wrk failed for {scenario.name}:\n{result.stdout}\n{result.stderr}")
     data = json.loads(out.read_text())
     seconds_run = data["duration_us"] / 1e6
+    # "99.00" -> "99": the keys are percentages, written by common.lua with two decimals.
+    latency = {format(float(q), "g"): int(v) for q, v in data["latency_us"].items()}
     errors = sum(data["errors"].values())
     measurement = Measurement(
         scenario=scenario.name,
@@ -439,26 +441,20 @@ def run_wrk(
         requests=data["requests"],
         seconds=round(seconds_run, 2),
         rps=round(data["requests"] / seconds_run, 1),
-        p50_ms=round(quantile(data["latency_us"], 50) / 1000, 2),
-        p99_ms=round(quantile(data["latency_us"], 99) / 1000, 2),
+        p50_ms=round(latency["50"] / 1000, 2),
+        p99_ms=round(latency["99"] / 1000, 2),
         errors=errors,
         error_detail={k: v for k, v in data["errors"].items() if v},
         cpu_ms_per_request={
             group: round(seconds * 1000 / max(data["requests"], 1), 3)
             for group, seconds in sorted(cpu.items())
         },
-        # "99.00" -> "99": the keys are percentages, written by common.lua with two decimals.
-        latency_us={format(float(q), "g"): int(v) for q, v in data["latency_us"].items()},
+        latency_us=latency,
     )
     if data["flows"]:
         measurement.flows = data["flows"]
         measurement.flows_per_s = round(data["flows"] / seconds_run, 1)
     return measurement
-
-
-def quantile(table: dict, percent: float) -> float:
-    """The entry for `percent` in a quantile table whose keys are percentages as text."""
-    return next(v for q, v in table.items() if float(q) == percent)
 
 
 def merged_quantile(parts: list[Measurement], percent: float) -> float:
@@ -469,14 +465,10 @@ def merged_quantile(parts: list[Measurement], percent: float) -> float:
     total = sum(p.requests for p in parts)
     tables = []
     for p in parts:
+        # Latency grows with the percentage, so in (latency, percent) order the share at or
+        # under a value is the percent of the last entry at or under it.
         steps = sorted((v, float(q)) for q, v in p.latency_us.items())
-        # Latency grows with the percentage: the share at or under a value is the largest
-        # percentage whose latency is at or under it.
-        shares, best = [], 0.0
-        for _, q in steps:
-            best = max(best, q)
-            shares.append(best)
-        tables.append((p.requests, [v for v, _ in steps], shares))
+        tables.append((p.requests, [v for v, _ in steps], [q for _, q in steps]))
     candidates = sorted({v for _, values, _ in tables for v in values})
     for value in candidates:
         below = 0.0

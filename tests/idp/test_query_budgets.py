@@ -136,13 +136,12 @@ def _generic_plan_scans(sql: str, params: list) -> list[tuple[str, str]]:
     prepared statement with once it stops planning per call (its generic plan)."""
     numbers = iter(range(1, len(params) + 1))
     body = re.sub(r"%s", lambda _m: f"${next(numbers)}", sql)
-    arguments = ", ".join(["NULL"] * len(params))  # a generic plan is the same for any value
+    # A generic plan is the same for any values: NULLs will do.
+    arguments = f"({', '.join(['NULL'] * len(params))})" if params else ""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         cursor.execute(f"PREPARE portcullis_plan_check AS {body}")
-        execute = f"EXECUTE portcullis_plan_check({arguments})" if params else (
-            "EXECUTE portcullis_plan_check")  # fmt: skip
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {execute}")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE portcullis_plan_check{arguments}")
         plan = cursor.fetchone()[0]
         cursor.execute("DEALLOCATE portcullis_plan_check")
     scans, stack = [], [plan[0]["Plan"]]
@@ -204,11 +203,11 @@ def test_hot_lookups_read_one_row_whatever_the_statistics(warm, signed_in, user)
         for i in range(n)
     )
 
-    selects: list[tuple[str, list]] = []
+    statements: list[tuple[str, list]] = []
 
     def capture(execute, sql, params, many, context):
         if sql.startswith(("SELECT", "UPDATE", "WITH")) and "pg_" not in sql:
-            selects.append((sql, list(params or ())))
+            statements.append((sql, list(params or ())))
         return execute(sql, params, many, context)
 
     rp_http = Client()
@@ -224,7 +223,7 @@ def test_hot_lookups_read_one_row_whatever_the_statistics(warm, signed_in, user)
 
     tables = {"idp_refreshtoken", "idp_token", "idp_authorizationcode", "idp_consent",
               "accounts_ssosession", "accounts_user", "clients_client"}  # fmt: skip
-    scanned = {scan for sql, p in selects for scan in _generic_plan_scans(sql, p)}
+    scanned = {scan for sql, p in statements for scan in _generic_plan_scans(sql, p)}
     looked_up = {table for table, _ in scanned}
     assert {"idp_refreshtoken", "idp_token", "idp_authorizationcode", "idp_consent"} <= looked_up
     wrong = {(table, index) for table, index in scanned if table in tables
